@@ -1,0 +1,63 @@
+import Foundation
+
+/// The kinds of object Paylink hands out ids for; the prefix tells a reader what an id names
+/// (Stripe-style `lnk_…`, `evt_…`) and stops one kind being accepted where another is meant.
+public protocol IdentifierKind: Sendable {
+    static var prefix: String { get }
+}
+
+/// A typed, prefixed identifier: `Identifier<LinkKind>` can never be passed where an agent id belongs.
+public struct Identifier<Kind: IdentifierKind>: Hashable, Sendable, Codable, CustomStringConvertible, Comparable {
+    public let rawValue: String
+
+    /// Random part length: 24 base62 characters carry ~142 bits, so ids cannot be enumerated.
+    static var randomLength: Int { 24 }
+
+    public init?(_ rawValue: String) {
+        guard rawValue.hasPrefix(Kind.prefix) else { return nil }
+        let body = rawValue.dropFirst(Kind.prefix.count)
+        guard body.count == Self.randomLength, body.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
+            return nil
+        }
+        self.rawValue = rawValue
+    }
+
+    /// Makes a fresh random id.
+    public static func generate() -> Self {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+        let body = String((0..<randomLength).map { _ in alphabet[Int(generator.next(upperBound: UInt64(alphabet.count)))] })
+        return Self(trusted: Kind.prefix + body)
+    }
+
+    /// For values read back from our own database, which only ever holds ids we generated.
+    init(trusted rawValue: String) { self.rawValue = rawValue }
+
+    public init(from decoder: any Decoder) throws {
+        let string = try decoder.singleValueContainer().decode(String.self)
+        guard let id = Self(string) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a \(Kind.prefix) id"))
+        }
+        self = id
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+
+    public var description: String { rawValue }
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+public enum LinkKind: IdentifierKind { public static let prefix = "lnk_" }
+public enum EventKind: IdentifierKind { public static let prefix = "evt_" }
+public enum AgentKind: IdentifierKind { public static let prefix = "agt_" }
+public enum PaymentKind: IdentifierKind { public static let prefix = "pay_" }
+public enum RefundKind: IdentifierKind { public static let prefix = "re_" }
+public enum DeliveryKind: IdentifierKind { public static let prefix = "dlv_" }
+
+public typealias LinkID = Identifier<LinkKind>
+public typealias EventID = Identifier<EventKind>
+public typealias AgentID = Identifier<AgentKind>
+public typealias PaymentID = Identifier<PaymentKind>

@@ -1,0 +1,28 @@
+import HTTPTypes
+import Hummingbird
+
+/// Query-string parameters of list endpoints, checked like body parameters: unknown names,
+/// repeated names and out-of-range limits are 400s, not silently ignored.
+struct ListQuery {
+    private var values: [String: String] = [:]
+
+    init(_ parameters: Parameters, allowed: Set<String>) throws(APIError) {
+        for (key, value) in parameters {
+            let name = String(key)
+            guard allowed.contains(name) else { throw APIError.unknown(name) }
+            guard values[name] == nil else { throw APIError.invalid(name, "\(name) may be given only once.") }
+            values[name] = String(value)
+        }
+    }
+
+    func value(_ name: String) -> String? { values[name].flatMap { $0.isEmpty ? nil : $0 } }
+
+    /// `limit`: 1–100, default 20 (SPEC §2).
+    func limit(default defaultLimit: Int = 20) throws(APIError) -> Int {
+        guard let text = value("limit") else { return defaultLimit }
+        guard let limit = Int(text), (1...100).contains(limit) else {
+            throw APIError.invalid("limit", code: "parameter_invalid_integer", "limit must be an integer from 1 to 100.")
+        }
+        return limit
+    }
+}

@@ -1,0 +1,25 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// Per-request state: who is calling (set by `AgentAuthenticator`) and the body limit.
+public struct PaylinkRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The authenticated agent on `/v1` routes.
+    public var agent: Agent?
+    public let remoteAddress: SocketAddress?
+    var maxBodyBytes: Int = 64 * 1024
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress
+    }
+
+    public var maxUploadSize: Int { maxBodyBytes }
+
+    /// The authenticated agent; routes behind `AgentAuthenticator` can rely on it.
+    func requireAgent() throws -> Agent {
+        guard let agent else { throw APIError.apiKeyMissing }
+        return agent
+    }
+}

@@ -1,0 +1,182 @@
+import Configuration
+import Foundation
+import Logging
+import SystemPackage
+
+/// Every setting of `paylink serve`, read once at start-up and passed down; nothing deeper
+/// in the service reads the environment.
+///
+/// Sources, first match wins: command-line flags, `PAYLINK_*` environment variables, then
+/// the JSON file named by `--config` / `PAYLINK_CONFIG` (keys as below, e.g. `{"port": 9443}`).
+public struct PaylinkConfiguration: Sendable {
+    public var dataDirectory: String = "./.paylink"
+    public var host: String = "127.0.0.1"
+    public var port: Int = 8443
+    /// 0 turns the sandbox PSP's listener off.
+    public var pspPort: Int = 8444
+    public var publicURL: String?
+    public var databaseURL: String?
+    public var tlsCertificatePath: String?
+    public var tlsKeyPath: String?
+    /// Plain HTTP, only for running behind a TLS-terminating proxy.
+    public var tlsDisabled: Bool = false
+    public var certificatesDirectory: String = "Certificates"
+    /// Base64 of 32 bytes; when nil, `DATA_DIR/master.key` is used (created on first run).
+    public var masterKey: String?
+    public var sqliteSynchronous: SQLiteStore.Synchronous = .full
+    /// Largest `amount` accepted, in minor units (Stripe's default ceiling).
+    public var maxAmount: Int64 = 99_999_999
+    public var maxBodyBytes: Int = 64 * 1024
+    public var heartbeatInterval: Duration = .seconds(15)
+    public var expirySweepInterval: Duration = .seconds(1)
+    public var logLevel: Logger.Level = .info
+    public var stripeWebhookSecrets: [String] = []
+    public var adyenHMACKey: String?
+    public var smsURL: String?
+    public var whatsappURL: String?
+    public var smtpURL: String?
+    public var chatWebhookURL: String?
+
+    public init() {}
+
+    /// Every setting: its key (flag `--kebab-case`, variable `PAYLINK_SNAKE_CASE`, file `camelCase`) and meaning.
+    public static let settings: [(key: String, help: String)] = [
+        ("dataDir", "where SQLite, keys and generated secrets live (default ./.paylink)"),
+        ("host", "listen address (default 127.0.0.1)"),
+        ("port", "HTTPS listen port (default 8443)"),
+        ("pspPort", "sandbox PSP listen port (default 8444; 0 turns it off)"),
+        ("publicUrl", "base of the links' url (default https://HOST:PORT)"),
+        ("databaseUrl", "postgres://… selects PostgreSQL; unset means SQLite in the data dir"),
+        ("tlsCert", "certificate chain, PEM (default the development pair in Certificates/)"),
+        ("tlsKey", "private key, PEM"),
+        ("noTls", "serve plain HTTP; only behind a TLS-terminating proxy (logs a warning)"),
+        ("certificatesDir", "where development certificates are kept (default Certificates)"),
+        ("masterKey", "base64 of 32 bytes sealing stored secrets (default DATA_DIR/master.key); secret"),
+        ("sqliteSynchronous", "full (default: every acknowledged write survives power loss) or normal"),
+        ("maxAmount", "largest amount accepted, in minor units (default 99999999)"),
+        ("maxBodyBytes", "largest request body accepted (default 65536)"),
+        ("heartbeatSeconds", "SSE heartbeat interval (default 15)"),
+        ("expirySweepSeconds", "how often expired links are looked for (default 1)"),
+        ("logLevel", "trace, debug, info, notice, warning, error, critical (default info)"),
+        ("stripeWebhookSecret", "one or more whsec_… secrets, comma-separated during rotation; secret"),
+        ("adyenHmacKey", "hex HMAC key for Adyen notifications; secret"),
+        ("smsUrl", "Twilio-compatible SMS API endpoint"),
+        ("whatsappUrl", "WhatsApp Cloud API endpoint"),
+        ("smtpUrl", "SMTP server, smtp://user:pass@host:port"),
+        ("chatWebhookUrl", "chat platform webhook"),
+    ]
+
+    /// Reads every setting from `reader`, rejecting values that cannot be right.
+    public init(reader: ConfigReader) throws {
+        let config = reader.scoped(to: "paylink")
+        func string(_ key: String, secret: Bool = false) -> String? {
+            config.string(forKey: ConfigKey(key), isSecret: secret).flatMap { $0.isEmpty ? nil : $0 }
+        }
+        func integer(_ key: String) throws -> Int? {
+            guard let text = string(key) else { return nil }
+            guard let value = Int(text) else { throw ConfigurationError.invalid("\(key) must be an integer, got '\(text)'") }
+            return value
+        }
+        func flag(_ key: String) throws -> Bool {
+            guard let text = string(key)?.lowercased() else { return false }
+            switch text {
+            case "1", "true", "yes", "on": return true
+            case "0", "false", "no", "off": return false
+            default: throw ConfigurationError.invalid("\(key) must be true or false, got '\(text)'")
+            }
+        }
+        func seconds(_ key: String) throws -> Duration? {
+            guard let text = string(key) else { return nil }
+            guard let value = Double(text), value > 0 else { throw ConfigurationError.invalid("\(key) must be a positive number of seconds") }
+            return .milliseconds(Int64(value * 1000))
+        }
+
+        if let value = string("dataDir") { dataDirectory = value }
+        if let value = string("host") { host = value }
+        if let value = try integer("port") {
+            guard (1...65535).contains(value) else { throw ConfigurationError.invalid("port must be 1–65535") }
+            port = value
+        }
+        if let value = try integer("pspPort") {
+            guard (0...65535).contains(value) else { throw ConfigurationError.invalid("pspPort must be 0–65535") }
+            pspPort = value
+        }
+        publicURL = string("publicUrl")
+        if let publicURL {
+            guard let url = URL(string: publicURL), ["https", "http"].contains(url.scheme ?? ""), url.host != nil else {
+                throw ConfigurationError.invalid("publicUrl must be an absolute http(s) URL")
+            }
+        }
+        databaseURL = string("databaseUrl", secret: true)
+        tlsCertificatePath = string("tlsCert")
+        tlsKeyPath = string("tlsKey")
+        tlsDisabled = try flag("noTls")
+        if let value = string("certificatesDir") { certificatesDirectory = value }
+        masterKey = string("masterKey", secret: true)
+        if let value = string("sqliteSynchronous") {
+            guard let mode = SQLiteStore.Synchronous(rawValue: value.lowercased()) else {
+                throw ConfigurationError.invalid("sqliteSynchronous must be full or normal")
+            }
+            sqliteSynchronous = mode
+        }
+        if let value = try integer("maxAmount") {
+            guard value > 0 else { throw ConfigurationError.invalid("maxAmount must be positive") }
+            maxAmount = Int64(value)
+        }
+        if let value = try integer("maxBodyBytes") {
+            guard value >= 1024 else { throw ConfigurationError.invalid("maxBodyBytes must be at least 1024") }
+            maxBodyBytes = value
+        }
+        if let value = try seconds("heartbeatSeconds") { heartbeatInterval = value }
+        if let value = try seconds("expirySweepSeconds") { expirySweepInterval = value }
+        if let value = string("logLevel") {
+            guard let level = Logger.Level(rawValue: value.lowercased()) else {
+                throw ConfigurationError.invalid("logLevel must be one of trace, debug, info, notice, warning, error, critical")
+            }
+            logLevel = level
+        }
+        stripeWebhookSecrets = (string("stripeWebhookSecret", secret: true) ?? "")
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        adyenHMACKey = string("adyenHmacKey", secret: true)
+        smsURL = string("smsUrl")
+        whatsappURL = string("whatsappUrl")
+        smtpURL = string("smtpUrl", secret: true)
+        chatWebhookURL = string("chatWebhookUrl")
+    }
+
+    /// Builds the reader: flags first, then `PAYLINK_*` variables, then the optional JSON file.
+    public static func load(flags: [String: String], environment: [String: String] = ProcessInfo.processInfo.environment)
+        async throws -> PaylinkConfiguration
+    {
+        var providers: [any ConfigProvider] = [
+            InMemoryProvider(
+                name: "flags",
+                values: Dictionary(uniqueKeysWithValues: flags.map { (AbsoluteConfigKey(["paylink", $0.key]), ConfigValue(.string($0.value), isSecret: false)) })),
+            EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .dynamic { key, _ in
+                ["PAYLINK_MASTER_KEY", "PAYLINK_DATABASE_URL", "PAYLINK_STRIPE_WEBHOOK_SECRET", "PAYLINK_ADYEN_HMAC_KEY", "PAYLINK_SMTP_URL"].contains(key.uppercased())
+            }),
+        ]
+        if let file = flags["config"] ?? environment["PAYLINK_CONFIG"] {
+            providers.append(try await FileProvider<JSONSnapshot>(filePath: FilePath(file)).prefixKeys(with: "paylink"))
+        }
+        return try PaylinkConfiguration(reader: ConfigReader(providers: providers))
+    }
+
+    /// The origin links point at.
+    public var resolvedPublicURL: String {
+        if let publicURL { return publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL }
+        let scheme = tlsDisabled ? "http" : "https"
+        let hostPart = host.contains(":") ? "[\(host)]" : host
+        return "\(scheme)://\(hostPart):\(port)"
+    }
+}
+
+/// A setting that cannot be used; the message names the setting and what it must be.
+public enum ConfigurationError: Error, CustomStringConvertible {
+    case invalid(String)
+    public var description: String {
+        switch self {
+        case .invalid(let message): message
+        }
+    }
+}

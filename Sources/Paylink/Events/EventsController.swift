@@ -1,0 +1,71 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// Event polling and live streams for one link and for everything the caller may see.
+struct EventsController: Sendable {
+    let store: any PaylinkStore
+    let stream: EventStream
+
+    func addRoutes(to group: RouterGroup<PaylinkRequestContext>) {
+        group.get("links/:id/events", use: poll)
+        group.get("links/:id/events/stream", use: linkStream)
+        group.get("events/stream", use: allStream)
+    }
+
+    /// `GET /v1/links/{id}/events?after=SEQ&limit=N`, oldest first.
+    @Sendable func poll(_ request: Request, context: PaylinkRequestContext) async throws -> Response {
+        let link = try await visibleLink(context)
+        let query = try ListQuery(request.uri.queryParameters, allowed: ["after", "limit"])
+        let after = try Self.cursor(query.value("after"), param: "after")
+        let limit = try query.limit()
+        let events = try await store.events(link: link.id, afterSeq: Int(after), limit: limit + 1)
+        let body = try APIJSON.encoder.encode(
+            ListResource(data: events.prefix(limit).map(EventResource.init), hasMore: events.count > limit))
+        return LinksController.json(body, status: .ok)
+    }
+
+    /// `GET /v1/links/{id}/events/stream`: SSE ids are the link's `seq`.
+    @Sendable func linkStream(_ request: Request, context: PaylinkRequestContext) async throws -> Response {
+        let link = try await visibleLink(context)
+        let start = try Self.resumeCursor(request)
+        let store = self.store
+        return stream.response(after: start) { after, limit in
+            try await store.events(link: link.id, afterSeq: Int(after), limit: limit).map { (Int64($0.seq), $0) }
+        }
+    }
+
+    /// `GET /v1/events/stream`: every event the caller may see; SSE ids are the store-wide cursor.
+    @Sendable func allStream(_ request: Request, context: PaylinkRequestContext) async throws -> Response {
+        let agent = try context.requireAgent()
+        let start = try Self.resumeCursor(request)
+        let store = self.store
+        return stream.response(after: start) { after, limit in
+            try await store.events(afterCursor: after, scope: agent.scope, limit: limit).map { ($0.cursor, $0) }
+        }
+    }
+
+    private func visibleLink(_ context: PaylinkRequestContext) async throws -> Link {
+        let agent = try context.requireAgent()
+        let id = try LinksController.linkID(context)
+        guard let link = try await store.link(id, scope: agent.scope) else { throw APIError.resourceMissing("link", id: id.rawValue) }
+        return link
+    }
+
+    /// Where a stream starts: `Last-Event-ID` (a reconnect), else `?after=`, else the beginning.
+    static func resumeCursor(_ request: Request) throws -> Int64 {
+        if let header = request.headers[.lastEventID] {
+            return try cursor(header.trimmingCharacters(in: CharacterSet.whitespaces), param: "Last-Event-ID")
+        }
+        let query = try ListQuery(request.uri.queryParameters, allowed: ["after"])
+        return try cursor(query.value("after"), param: "after")
+    }
+
+    static func cursor(_ text: String?, param: String) throws(APIError) -> Int64 {
+        guard let text, !text.isEmpty else { return 0 }
+        guard let value = Int64(text), value >= 0 else {
+            throw APIError.invalid(param, "\(param) must be a non-negative integer event id.")
+        }
+        return value
+    }
+}

@@ -1,0 +1,144 @@
+import Foundation
+
+/// A validated `POST /v1/links` body. Parsing is total: every way a body can be wrong maps to
+/// one 400 with a code and the parameter at fault, and nothing is stored until all of it passes.
+struct CreateLinkRequest: Sendable, Equatable {
+    var amount: Money
+    var reference: String
+    var description: String?
+    var locale: String
+    var expiresIn: Int64
+    var customer: Link.Customer?
+    var metadata: [String: String]
+    var conversation: Link.Conversation?
+
+    static let supportedLocales: Set<String> = ["en", "zh-Hans", "zh-Hant"]
+    static let expiresInRange: ClosedRange<Int64> = 300...604_800
+    static let defaultExpiresIn: Int64 = 1800
+    static let referenceMaxLength = 64
+    static let descriptionMaxLength = 500
+    static let metadataMaxPairs = 20
+    static let metadataKeyMaxLength = 40
+    static let metadataValueMaxLength = 500
+
+    init(_ body: [String: JSONValue], maxAmount: Int64) throws(APIError) {
+        let reader = JSONObjectReader(body)
+        try reader.rejectUnknownKeys(allowed: [
+            "amount", "currency", "reference", "description", "locale", "expires_in", "customer", "metadata", "conversation",
+        ])
+
+        let amount = try reader.requiredInteger("amount")
+        let currencyCode = try reader.requiredString("currency")
+        guard let currency = Currency(code: currencyCode) else {
+            let hint = Currency(code: currencyCode.uppercased()) != nil ? " Currency codes are uppercase." : ""
+            throw APIError.invalid("currency", code: "currency_invalid", "Invalid currency: '\(currencyCode)' is not an ISO 4217 code that can be charged.\(hint)")
+        }
+        guard amount >= 1 else {
+            throw APIError.invalid("amount", code: "amount_too_small", "Amount must be at least 1 (in the currency's minor unit).")
+        }
+        guard amount <= maxAmount else {
+            throw APIError.invalid("amount", code: "amount_too_large", "Amount must be at most \(maxAmount) (in the currency's minor unit).")
+        }
+        self.amount = Money(minorUnits: amount, currency: currency)
+
+        reference = try Self.text(reader, "reference", required: true, max: Self.referenceMaxLength)!
+        description = try Self.text(reader, "description", required: false, max: Self.descriptionMaxLength)
+
+        locale = try reader.string("locale") ?? "en"
+        guard Self.supportedLocales.contains(locale) else {
+            throw APIError.invalid("locale", code: "locale_unsupported", "Unsupported locale '\(locale)'; use one of en, zh-Hans, zh-Hant.")
+        }
+
+        expiresIn = try reader.integer("expires_in") ?? Self.defaultExpiresIn
+        try Self.checkExpiresIn(expiresIn)
+
+        if let customerReader = try reader.object("customer") {
+            try customerReader.rejectUnknownKeys(allowed: ["name", "email", "phone"])
+            let name = try Self.text(customerReader, "name", required: false, max: 200)
+            let email = try customerReader.string("email")
+            if let email, !Self.isPlausibleEmail(email) {
+                throw APIError.invalid(customerReader.param("email"), code: "email_invalid", "Invalid email address.")
+            }
+            let phone = try customerReader.string("phone")
+            if let phone, !Self.isE164(phone) {
+                throw APIError.invalid(
+                    customerReader.param("phone"), code: "phone_invalid", "Invalid phone number: use E.164, e.g. +447700900123.")
+            }
+            customer = (name == nil && email == nil && phone == nil) ? nil : Link.Customer(name: name, email: email, phone: phone)
+        }
+
+        metadata = try Self.metadata(reader)
+
+        if let conversationReader = try reader.object("conversation") {
+            try conversationReader.rejectUnknownKeys(allowed: ["channel", "id"])
+            let channel = try Self.text(conversationReader, "channel", required: true, max: 40)!
+            let id = try Self.text(conversationReader, "id", required: true, max: 200)!
+            conversation = Link.Conversation(channel: channel, id: id)
+        }
+    }
+
+    static func checkExpiresIn(_ value: Int64, param: String = "expires_in") throws(APIError) {
+        guard expiresInRange.contains(value) else {
+            throw APIError.invalid(
+                param, code: "expires_in_out_of_range",
+                "\(param) must be between \(expiresInRange.lowerBound) and \(expiresInRange.upperBound) seconds.")
+        }
+    }
+
+    /// A string with no control characters, not blank, within `max` characters.
+    private static func text(_ reader: JSONObjectReader, _ key: String, required: Bool, max: Int) throws(APIError) -> String? {
+        guard let value = try reader.string(key) else {
+            if required { throw APIError.missing(reader.param(key)) }
+            return nil
+        }
+        let param = reader.param(key)
+        if value.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw APIError.invalid(param, code: "parameter_invalid_string_empty", "\(param) must not be empty.")
+        }
+        if value.count > max {
+            throw APIError.invalid(param, code: "parameter_too_long", "\(param) must be at most \(max) characters.")
+        }
+        if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            throw APIError.invalid(param, "\(param) must not contain control characters.")
+        }
+        return value
+    }
+
+    private static func metadata(_ reader: JSONObjectReader) throws(APIError) -> [String: String] {
+        guard let object = try reader.object("metadata") else { return [:] }
+        guard object.object.count <= metadataMaxPairs else {
+            throw APIError.invalid("metadata", code: "metadata_invalid", "metadata may have at most \(metadataMaxPairs) keys.")
+        }
+        var result: [String: String] = [:]
+        for key in object.object.keys.sorted() {
+            let param = object.param(key)
+            guard !key.isEmpty, key.count <= metadataKeyMaxLength else {
+                throw APIError.invalid(param, code: "metadata_invalid", "metadata keys must be 1 to \(metadataKeyMaxLength) characters.")
+            }
+            guard let value = try object.string(key) else {
+                throw APIError.invalid(param, code: "metadata_invalid", "metadata values must be strings.")
+            }
+            guard value.count <= metadataValueMaxLength else {
+                throw APIError.invalid(param, code: "metadata_invalid", "metadata values must be at most \(metadataValueMaxLength) characters.")
+            }
+            result[key] = value
+        }
+        return result
+    }
+
+    /// ITU-T E.164: a plus, a non-zero country code digit, at most 15 digits in all.
+    static func isE164(_ phone: String) -> Bool {
+        let digits = phone.utf8.dropFirst()
+        return phone.hasPrefix("+") && (2...15).contains(digits.count) && digits.first != UInt8(ascii: "0")
+            && digits.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+    }
+
+    /// Deliberately loose (RFC 5321 lengths, one @, a dotted domain, no spaces): the mail server is the real judge.
+    static func isPlausibleEmail(_ email: String) -> Bool {
+        guard email.utf8.count <= 254, !email.contains(where: { $0.isWhitespace || $0.isNewline }) else { return false }
+        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, (1...64).contains(parts[0].count) else { return false }
+        let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
+        return labels.count >= 2 && labels.allSatisfy { !$0.isEmpty && $0.count <= 63 && !$0.hasPrefix("-") && !$0.hasSuffix("-") }
+    }
+}

@@ -1,0 +1,39 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Marks open links expired soon after `expires_at` and prunes idempotency records older
+/// than 24 h. It works from the database, not from timers held in memory, so links that
+/// expired while the service was down are expired on the first pass after start.
+struct LinkExpiryService: Service {
+    let links: LinkService
+    let store: any PaylinkStore
+    let clock: any WallClock
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while true {
+                await sweep()
+                try await Task.sleep(for: interval)
+            }
+        }
+    }
+
+    /// One pass; public for the start-up catch-up and for tests.
+    func sweep() async {
+        do {
+            while true {
+                let due = try await store.linksDueToExpire(asOf: clock.now(), limit: 100)
+                for id in due where try await links.expire(id) {
+                    logger.info("link expired", metadata: ["link_id": .string(id.rawValue), "event": "link.expired"])
+                }
+                if due.count < 100 { break }
+            }
+            _ = try await store.purgeIdempotencyKeys(createdBefore: clock.now().addingTimeInterval(-IdempotencyGate.retention))
+        } catch {
+            logger.warning("expiry sweep failed; will retry", metadata: ["error.type": "\(type(of: error))"])
+        }
+    }
+}

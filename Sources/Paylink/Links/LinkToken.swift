@@ -1,0 +1,57 @@
+import Crypto
+import Foundation
+
+/// The `TOKEN` of `https://HOST/p/TOKEN` (SPEC §3).
+///
+/// Layout before base64url: key id (2 bytes, big-endian) ‖ nonce (16 random bytes) ‖ tag
+/// (first 16 bytes of HMAC-SHA256 over a domain label, key id and nonce). 34 bytes → 46
+/// URL-safe characters. The nonce gives 128 bits of randomness; the tag lets the server reject
+/// a forged or altered token before touching the database; the key id lets keys rotate.
+public struct LinkToken: Sendable, Equatable {
+    public let keyID: Int
+    public let nonce: Data
+
+    static let nonceLength = 16
+    static let tagLength = 16
+    static let encodedLength = 46
+
+    public static func random(keyID: Int) -> LinkToken {
+        LinkToken(keyID: keyID, nonce: SymmetricKey(size: .bits128).withUnsafeBytes { Data($0) })
+    }
+
+    /// The signed, encoded token.
+    func encoded(with key: SymmetricKey) -> String {
+        var bytes = Self.header(keyID: keyID, nonce: nonce)
+        bytes.append(contentsOf: Self.tag(keyID: keyID, nonce: nonce, key: key))
+        return Base64URL.encode(bytes)
+    }
+
+    /// Splits a presented token without trusting it; the tag still has to be verified.
+    static func parse(_ string: String) -> (token: LinkToken, tag: Data)? {
+        guard string.utf8.count == encodedLength, let bytes = Base64URL.decode(string),
+            bytes.count == 2 + nonceLength + tagLength,
+            // base64url has several spellings of the last character's unused bits: accept only the canonical one.
+            Base64URL.encode(bytes) == string
+        else { return nil }
+        let keyID = Int(bytes[bytes.startIndex]) << 8 | Int(bytes[bytes.startIndex + 1])
+        let nonce = bytes.subdata(in: 2..<(2 + nonceLength))
+        let tag = bytes.subdata(in: (2 + nonceLength)..<bytes.count)
+        return (LinkToken(keyID: keyID, nonce: nonce), tag)
+    }
+
+    /// Constant-time check of a presented tag (never `==` on MAC bytes).
+    func verify(tag: Data, with key: SymmetricKey) -> Bool {
+        ConstantTime.equal(Self.tag(keyID: keyID, nonce: nonce, key: key), tag)
+    }
+
+    private static func header(keyID: Int, nonce: Data) -> Data {
+        Data([UInt8(truncatingIfNeeded: keyID >> 8), UInt8(truncatingIfNeeded: keyID)]) + nonce
+    }
+
+    private static func tag(keyID: Int, nonce: Data, key: SymmetricKey) -> Data {
+        var mac = HMAC<SHA256>(key: key)
+        mac.update(data: Data("paylink-link-token-v1".utf8))
+        mac.update(data: header(keyID: keyID, nonce: nonce))
+        return Data(mac.finalize()).prefix(tagLength)
+    }
+}

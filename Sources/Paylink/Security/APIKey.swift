@@ -1,0 +1,85 @@
+import Crypto
+import Foundation
+
+/// An agent's API key: `plk_` followed by 43 base64url characters (256 random bits).
+///
+/// Only a SHA-256 digest is stored. The first 12 characters after the prefix are a lookup
+/// handle, so verification finds one row by handle and then compares digests in constant
+/// time, instead of asking the database to match a secret.
+public struct APIKey: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    public static let prefix = "plk_"
+    static let secretLength = 43
+    static let lookupLength = 12
+
+    /// The full secret; shown to its owner once, at creation.
+    public let secret: String
+
+    /// Makes a new key from the system's CSPRNG.
+    public static func generate() -> APIKey {
+        APIKey(secret: prefix + Base64URL.encode(SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }))
+    }
+
+    /// Parses a presented bearer token; anything not shaped like one of our keys is rejected before any lookup.
+    public init?(presented: String) {
+        guard presented.hasPrefix(Self.prefix), presented.utf8.count == Self.prefix.utf8.count + Self.secretLength,
+            presented.utf8.dropFirst(Self.prefix.utf8.count).allSatisfy(Base64URL.isAlphabet)
+        else { return nil }
+        self.secret = presented
+    }
+
+    private init(secret: String) { self.secret = secret }
+
+    /// The non-secret handle used to find the stored digest.
+    public var lookupID: String {
+        String(secret.dropFirst(Self.prefix.count).prefix(Self.lookupLength))
+    }
+
+    public var digest: Data { Data(SHA256.hash(data: Data(secret.utf8))) }
+
+    /// Constant-time check of this key against a stored digest.
+    public func matches(digest stored: Data) -> Bool {
+        ConstantTime.equal(digest, stored)
+    }
+
+    // Never print the secret, even by accident in a log interpolation.
+    public var description: String { "plk_\(lookupID)…(redacted)" }
+    public var debugDescription: String { description }
+}
+
+/// Comparisons of secrets and MACs whose running time does not depend on where the inputs differ.
+enum ConstantTime {
+    static func equal(_ lhs: Data, _ rhs: Data) -> Bool {
+        guard lhs.count == rhs.count else { return false }
+        var difference: UInt8 = 0
+        for (a, b) in zip(lhs, rhs) { difference |= a ^ b }
+        return difference == 0
+    }
+}
+
+/// RFC 4648 §5 base64url without padding, the URL-safe alphabet of tokens and keys.
+enum Base64URL {
+    static func encode(_ data: some DataProtocol) -> String {
+        Data(data).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decode(_ string: String) -> Data? {
+        guard string.utf8.allSatisfy(isAlphabet) else { return nil }
+        var base64 = string.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        let remainder = base64.count % 4
+        if remainder == 1 { return nil }
+        if remainder > 0 { base64 += String(repeating: "=", count: 4 - remainder) }
+        return Data(base64Encoded: base64)
+    }
+
+    static func isAlphabet(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "-"), UInt8(ascii: "_"):
+            true
+        default: false
+        }
+    }
+}

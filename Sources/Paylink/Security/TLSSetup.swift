@@ -1,0 +1,15 @@
+import Foundation
+import NIOSSL
+
+/// The server's TLS: TLS 1.2 at least (SPEC: "TLS 1.2+ out of the box"), BoringSSL's modern
+/// cipher defaults (forward-secret AEAD suites only), HTTP/1.1 by ALPN.
+enum TLSSetup {
+    static func serverConfiguration(certificateChain: String, privateKey: String) throws -> TLSConfiguration {
+        let chain = try NIOSSLCertificate.fromPEMFile(certificateChain).map { NIOSSLCertificateSource.certificate($0) }
+        let key = try NIOSSLPrivateKey(file: privateKey, format: .pem)
+        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.applicationProtocols = ["http/1.1"]
+        return configuration
+    }
+}

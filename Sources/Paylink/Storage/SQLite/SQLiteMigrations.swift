@@ -1,0 +1,86 @@
+import GRDB
+
+/// Versioned schema of the SQLite store. Never edit a shipped migration; add the next one.
+enum SQLiteMigrations {
+    static let migrator: DatabaseMigrator = {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-core") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE agents (
+                        id TEXT PRIMARY KEY,
+                        name TEXT NOT NULL,
+                        role TEXT NOT NULL CHECK (role IN ('agent', 'supervisor', 'admin')),
+                        disabled INTEGER NOT NULL DEFAULT 0,
+                        created_at INTEGER NOT NULL
+                    );
+                    CREATE TABLE api_keys (
+                        lookup_id TEXT PRIMARY KEY,
+                        agent_id TEXT NOT NULL REFERENCES agents(id),
+                        digest BLOB NOT NULL,
+                        created_at INTEGER NOT NULL
+                    );
+                    CREATE TABLE signing_keys (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        sealed_secret BLOB NOT NULL,
+                        status TEXT NOT NULL CHECK (status IN ('current', 'active', 'retired')),
+                        created_at INTEGER NOT NULL,
+                        retired_at INTEGER
+                    );
+                    CREATE UNIQUE INDEX signing_keys_one_current ON signing_keys(status) WHERE status = 'current';
+                    CREATE TABLE links (
+                        row_seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        id TEXT NOT NULL UNIQUE,
+                        agent_id TEXT NOT NULL REFERENCES agents(id),
+                        signing_key_id INTEGER NOT NULL REFERENCES signing_keys(id),
+                        token_nonce BLOB NOT NULL UNIQUE,
+                        status TEXT NOT NULL CHECK (status IN ('open', 'paid', 'expired', 'cancelled')),
+                        amount INTEGER NOT NULL CHECK (amount > 0),
+                        currency TEXT NOT NULL,
+                        reference TEXT NOT NULL,
+                        description TEXT,
+                        locale TEXT NOT NULL,
+                        expires_at INTEGER NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        customer_name TEXT,
+                        customer_email TEXT,
+                        customer_phone TEXT,
+                        metadata TEXT NOT NULL,
+                        conversation_channel TEXT,
+                        conversation_id TEXT,
+                        amount_refunded INTEGER NOT NULL DEFAULT 0,
+                        last_seq INTEGER NOT NULL
+                    );
+                    CREATE INDEX links_agent ON links(agent_id, row_seq);
+                    CREATE INDEX links_due ON links(expires_at) WHERE status = 'open';
+                    CREATE INDEX links_reference ON links(reference);
+                    CREATE INDEX links_customer_email ON links(customer_email);
+                    CREATE INDEX links_customer_phone ON links(customer_phone);
+                    CREATE TABLE events (
+                        cursor INTEGER PRIMARY KEY AUTOINCREMENT,
+                        id TEXT NOT NULL UNIQUE,
+                        link_id TEXT NOT NULL REFERENCES links(id),
+                        agent_id TEXT NOT NULL,
+                        seq INTEGER NOT NULL,
+                        type TEXT NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        data TEXT NOT NULL,
+                        UNIQUE (link_id, seq)
+                    );
+                    CREATE INDEX events_agent ON events(agent_id, cursor);
+                    CREATE TABLE idempotency_keys (
+                        agent_id TEXT NOT NULL,
+                        key TEXT NOT NULL,
+                        request_hash BLOB NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        locked_until INTEGER,
+                        response_status INTEGER,
+                        response_body BLOB,
+                        PRIMARY KEY (agent_id, key)
+                    );
+                    CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at);
+                    """)
+        }
+        return migrator
+    }()
+}

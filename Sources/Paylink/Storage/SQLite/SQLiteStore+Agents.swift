@@ -1,0 +1,86 @@
+import Foundation
+import GRDB
+
+extension SQLiteStore {
+    public func insertAgent(_ agent: Agent, key: APIKey) async throws {
+        let digest = key.digest
+        let lookupID = key.lookupID
+        try await writeTransaction { db in
+            try db.execute(
+                sql: "INSERT INTO agents (id, name, role, disabled, created_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [agent.id.rawValue, agent.name, agent.role.rawValue, agent.disabled, agent.createdAt.unixSeconds])
+            try db.execute(
+                sql: "INSERT INTO api_keys (lookup_id, agent_id, digest, created_at) VALUES (?, ?, ?, ?)",
+                arguments: [lookupID, agent.id.rawValue, digest, agent.createdAt.unixSeconds])
+        }
+    }
+
+    public func credential(lookupID: String) async throws -> (agent: Agent, digest: Data)? {
+        try await pool.read { db in
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT agents.*, api_keys.digest AS key_digest FROM api_keys
+                        JOIN agents ON agents.id = api_keys.agent_id WHERE api_keys.lookup_id = ?
+                        """, arguments: [lookupID])
+            else { return nil }
+            return (Self.agent(row), row["key_digest"])
+        }
+    }
+
+    public func agents() async throws -> [Agent] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM agents ORDER BY created_at, id").map(Self.agent)
+        }
+    }
+
+    public func setAgentDisabled(_ id: AgentID, disabled: Bool) async throws -> Agent? {
+        try await writeTransaction { db in
+            try db.execute(sql: "UPDATE agents SET disabled = ? WHERE id = ?", arguments: [disabled, id.rawValue])
+            return try Row.fetchOne(db, sql: "SELECT * FROM agents WHERE id = ?", arguments: [id.rawValue]).map(Self.agent)
+        }
+    }
+
+    static func agent(_ row: Row) -> Agent {
+        Agent(
+            id: AgentID(trusted: row["id"]), name: row["name"], role: Agent.Role(rawValue: row["role"]) ?? .agent,
+            disabled: row["disabled"], createdAt: Date(unixSeconds: row["created_at"]))
+    }
+
+    // MARK: Signing keys
+
+    public func signingKeys() async throws -> [StoredSigningKey] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM signing_keys ORDER BY id").map(Self.signingKey)
+        }
+    }
+
+    public func insertSigningKey(sealedSecret: Data, createdAt: Date) async throws -> StoredSigningKey {
+        try await writeTransaction { db in
+            try db.execute(sql: "UPDATE signing_keys SET status = 'active' WHERE status = 'current'")
+            try db.execute(
+                sql: "INSERT INTO signing_keys (sealed_secret, status, created_at) VALUES (?, 'current', ?)",
+                arguments: [sealedSecret, createdAt.unixSeconds])
+            let row = try Row.fetchOne(db, sql: "SELECT * FROM signing_keys WHERE id = ?", arguments: [db.lastInsertedRowID])
+            return Self.signingKey(row!)
+        }
+    }
+
+    public func retireSigningKey(id: Int, at date: Date) async throws -> StoredSigningKey? {
+        try await writeTransaction { db in
+            try db.execute(
+                sql: "UPDATE signing_keys SET status = 'retired', retired_at = ? WHERE id = ? AND status != 'retired'",
+                arguments: [date.unixSeconds, id])
+            return try Row.fetchOne(db, sql: "SELECT * FROM signing_keys WHERE id = ?", arguments: [id]).map(Self.signingKey)
+        }
+    }
+
+    static func signingKey(_ row: Row) -> StoredSigningKey {
+        StoredSigningKey(
+            id: row["id"], sealedSecret: row["sealed_secret"],
+            status: StoredSigningKey.Status(rawValue: row["status"]) ?? .retired,
+            createdAt: Date(unixSeconds: row["created_at"]),
+            retiredAt: (row["retired_at"] as Int64?).map(Date.init(unixSeconds:)))
+    }
+}

@@ -1,0 +1,209 @@
+import Foundation
+import GRDB
+
+extension SQLiteStore {
+    public func insertLink(_ link: Link, event: EventDraft, idempotency: IdempotencyCompletion<Link>?) async throws -> Event {
+        let appended = try await writeTransaction { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO links (id, agent_id, signing_key_id, token_nonce, status, amount, currency, reference,
+                        description, locale, expires_at, created_at, customer_name, customer_email, customer_phone,
+                        metadata, conversation_channel, conversation_id, amount_refunded, last_seq)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)
+                    """,
+                arguments: [
+                    link.id.rawValue, link.agentID.rawValue, link.signingKeyID, link.tokenNonce, link.status.rawValue,
+                    link.amount.minorUnits, link.amount.currency.code, link.reference, link.description, link.locale,
+                    link.expiresAt.unixSeconds, link.createdAt.unixSeconds, link.customer?.name, link.customer?.email,
+                    link.customer?.phone, try StoreJSON.encode(link.metadata), link.conversation?.channel,
+                    link.conversation?.id, link.amountRefunded,
+                ])
+            let events = try Self.append([event], to: link, in: db)
+            var stored = link
+            stored.lastSeq = events.last!.seq
+            if let idempotency { try Self.complete(idempotency, with: stored, in: db) }
+            return events[0]
+        }
+        doorbell?.ring(appended: [appended])
+        return appended
+    }
+
+    public func updateLink(
+        _ id: LinkID, scope: AgentScope, idempotency: IdempotencyCompletion<Link>?,
+        transform: @Sendable (inout Link) throws -> [EventDraft]
+    ) async throws -> (Link, [Event]) {
+        // GRDB wants an escaping closure; the transform never outlives this call.
+        let result = try await withoutActuallyEscaping(transform) { transform in
+            try await writeTransaction { db in
+                guard let row = try Row.fetchOne(db, sql: "SELECT * FROM links WHERE id = ?", arguments: [id.rawValue]),
+                    let current = try Self.link(row), scope.permits(current.agentID)
+                else { throw StoreError.notFound }
+                var updated = current
+                let drafts = try transform(&updated)
+                let events = try Self.append(drafts, to: current, in: db)
+                updated.lastSeq = events.last?.seq ?? current.lastSeq
+                try db.execute(
+                    sql: "UPDATE links SET status = ?, expires_at = ?, amount_refunded = ?, last_seq = ? WHERE id = ?",
+                    arguments: [
+                        updated.status.rawValue, updated.expiresAt.unixSeconds, updated.amountRefunded, updated.lastSeq,
+                        id.rawValue,
+                    ])
+                if let idempotency { try Self.complete(idempotency, with: updated, in: db) }
+                return (updated, events)
+            }
+        }
+        if !result.1.isEmpty { doorbell?.ring(appended: result.1) }
+        return result
+    }
+
+    /// Appends events with the next per-link `seq`. Inside the caller's write transaction, and
+    /// SQLite has one writer at a time, so two appends can never take the same number; the
+    /// UNIQUE (link_id, seq) constraint would refuse it anyway.
+    static func append(_ drafts: [EventDraft], to link: Link, in db: Database) throws -> [Event] {
+        var seq = link.lastSeq
+        return try drafts.map { draft in
+            seq += 1
+            let id = EventID.generate()
+            try db.execute(
+                sql: "INSERT INTO events (id, link_id, agent_id, seq, type, created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                arguments: [
+                    id.rawValue, link.id.rawValue, link.agentID.rawValue, seq, draft.type.rawValue,
+                    draft.createdAt.unixSeconds, try StoreJSON.encode(draft.data),
+                ])
+            return Event(
+                id: id, linkID: link.id, agentID: link.agentID, seq: seq, cursor: db.lastInsertedRowID, type: draft.type,
+                createdAt: Date(unixSeconds: draft.createdAt.unixSeconds), data: draft.data)
+        }
+    }
+
+    public func link(_ id: LinkID, scope: AgentScope) async throws -> Link? {
+        try await pool.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM links WHERE id = ?", arguments: [id.rawValue]),
+                let link = try Self.link(row), scope.permits(link.agentID)
+            else { return nil }
+            return link
+        }
+    }
+
+    public func link(tokenNonce: Data) async throws -> Link? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM links WHERE token_nonce = ?", arguments: [tokenNonce]).flatMap(Self.link)
+        }
+    }
+
+    public func links(_ query: LinkQuery) async throws -> (links: [Link], hasMore: Bool) {
+        try await pool.read { db in
+            var clauses: [String] = []
+            var arguments: StatementArguments = []
+            if case .own(let agent) = query.scope {
+                clauses.append("agent_id = ?")
+                arguments += [agent.rawValue]
+            }
+            if let after = query.startingAfter {
+                clauses.append("row_seq < (SELECT row_seq FROM links WHERE id = ?)")
+                arguments += [after.rawValue]
+            }
+            let now = query.now.unixSeconds
+            switch query.status {
+            case .open?:
+                clauses.append("status = 'open' AND expires_at > ?")
+                arguments += [now]
+            case .expired?:
+                clauses.append("(status = 'expired' OR (status = 'open' AND expires_at <= ?))")
+                arguments += [now]
+            case let other?:
+                clauses.append("status = ?")
+                arguments += [other.rawValue]
+            case nil: break
+            }
+            for (column, value) in [
+                ("reference", query.reference), ("customer_email", query.customerEmail), ("customer_phone", query.customerPhone),
+            ] {
+                if let value {
+                    clauses.append("\(column) = ?")
+                    arguments += [value]
+                }
+            }
+            let whereSQL = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+            arguments += [query.limit + 1]
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM links \(whereSQL) ORDER BY row_seq DESC LIMIT ?", arguments: arguments)
+            let links = try rows.prefix(query.limit).compactMap(Self.link)
+            return (links, rows.count > query.limit)
+        }
+    }
+
+    public func linksDueToExpire(asOf date: Date, limit: Int) async throws -> [LinkID] {
+        try await pool.read { db in
+            try String.fetchAll(
+                db, sql: "SELECT id FROM links WHERE status = 'open' AND expires_at <= ? ORDER BY expires_at LIMIT ?",
+                arguments: [date.unixSeconds, limit]
+            ).map(LinkID.init(trusted:))
+        }
+    }
+
+    public func events(link: LinkID, afterSeq: Int, limit: Int) async throws -> [Event] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM events WHERE link_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                arguments: [link.rawValue, afterSeq, limit]
+            ).map(Self.event)
+        }
+    }
+
+    public func events(afterCursor: Int64, scope: AgentScope, limit: Int) async throws -> [Event] {
+        try await pool.read { db in
+            switch scope {
+            case .all:
+                try Row.fetchAll(
+                    db, sql: "SELECT * FROM events WHERE cursor > ? ORDER BY cursor LIMIT ?", arguments: [afterCursor, limit]
+                ).map(Self.event)
+            case .own(let agent):
+                try Row.fetchAll(
+                    db, sql: "SELECT * FROM events WHERE agent_id = ? AND cursor > ? ORDER BY cursor LIMIT ?",
+                    arguments: [agent.rawValue, afterCursor, limit]
+                ).map(Self.event)
+            }
+        }
+    }
+
+    static func link(_ row: Row) throws -> Link? {
+        guard let currency = Currency(code: row["currency"]), let status = Link.Status(rawValue: row["status"]) else { return nil }
+        let customerName: String? = row["customer_name"]
+        let customerEmail: String? = row["customer_email"]
+        let customerPhone: String? = row["customer_phone"]
+        let hasCustomer = customerName != nil || customerEmail != nil || customerPhone != nil
+        let channel: String? = row["conversation_channel"]
+        let conversationID: String? = row["conversation_id"]
+        return Link(
+            id: LinkID(trusted: row["id"]), agentID: AgentID(trusted: row["agent_id"]), signingKeyID: row["signing_key_id"],
+            tokenNonce: row["token_nonce"], status: status,
+            amount: Money(minorUnits: row["amount"], currency: currency), reference: row["reference"],
+            description: row["description"], locale: row["locale"], expiresAt: Date(unixSeconds: row["expires_at"]),
+            createdAt: Date(unixSeconds: row["created_at"]),
+            customer: hasCustomer ? .init(name: customerName, email: customerEmail, phone: customerPhone) : nil,
+            metadata: try StoreJSON.decode([String: String].self, from: row["metadata"]),
+            conversation: channel.flatMap { channel in conversationID.map { .init(channel: channel, id: $0) } },
+            amountRefunded: row["amount_refunded"], lastSeq: row["last_seq"])
+    }
+
+    static func event(_ row: Row) throws -> Event {
+        Event(
+            id: EventID(trusted: row["id"]), linkID: LinkID(trusted: row["link_id"]), agentID: AgentID(trusted: row["agent_id"]),
+            seq: row["seq"], cursor: row["cursor"], type: EventType(rawValue: row["type"]),
+            createdAt: Date(unixSeconds: row["created_at"]),
+            data: try StoreJSON.decode([String: JSONValue].self, from: row["data"]))
+    }
+}
+
+/// JSON columns (metadata, event data) are written with sorted keys so equal values are equal bytes.
+enum StoreJSON {
+    static func encode(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, from text: String) throws -> T {
+        try JSONDecoder().decode(type, from: Data(text.utf8))
+    }
+}

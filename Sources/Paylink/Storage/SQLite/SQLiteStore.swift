@@ -1,0 +1,56 @@
+import Foundation
+import GRDB
+
+/// The embedded default store: one SQLite file in the data directory, in WAL mode.
+///
+/// Durability: `synchronous=FULL` by default, so every acknowledged write has been fsynced
+/// and survives power loss, not only a process crash (NORMAL in WAL can lose the last
+/// transactions on power loss). `--sqlite-synchronous normal` trades that for throughput.
+public final class SQLiteStore: PaylinkStore {
+    public enum Synchronous: String, Sendable, CaseIterable { case normal, full }
+
+    let pool: DatabasePool
+    let doorbell: EventDoorbell?
+
+    /// Opens (creating if needed) the database at `path`. Readers never block the writer.
+    public init(path: String, synchronous: Synchronous = .full, doorbell: EventDoorbell? = nil) throws {
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        // The CLI (`agents create`, `keys rotate`) writes while `serve` runs: wait, don't fail.
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous == .full ? "FULL" : "NORMAL")")
+        }
+        self.pool = try DatabasePool(path: path, configuration: configuration)
+        self.doorbell = doorbell
+    }
+
+    public func migrate() async throws {
+        // Each migration runs in its own transaction; a second process waits on the write lock.
+        try SQLiteMigrations.migrator.migrate(pool)
+    }
+
+    public func checkReady() async throws {
+        let applied = try await pool.read { db in try SQLiteMigrations.migrator.hasCompletedMigrations(db) }
+        guard applied else { throw StoreError.unavailable("migrations are not applied") }
+    }
+
+    /// Runs `body` in an IMMEDIATE transaction: with several processes on one file, a deferred
+    /// transaction could fail with SQLITE_BUSY when it upgrades to a write lock.
+    func writeTransaction<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
+        try await pool.writeWithoutTransaction { db in
+            var result: T?
+            try db.inTransaction(.immediate) {
+                result = try body(db)
+                return .commit
+            }
+            return result!
+        }
+    }
+}
+
+extension Date {
+    /// Unix seconds, the storage form of every timestamp.
+    var unixSeconds: Int64 { Int64(timeIntervalSince1970.rounded(.down)) }
+    init(unixSeconds: Int64) { self.init(timeIntervalSince1970: TimeInterval(unixSeconds)) }
+}

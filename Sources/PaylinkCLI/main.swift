@@ -1,0 +1,226 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Paylink
+
+/// `paylink`: argument parsing only; everything it does lives in the Paylink library.
+@main
+struct PaylinkCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "paylink",
+        abstract: "Secure payment links for contact-center agents.",
+        subcommands: [Serve.self, Migrate.self, Agents.self, Keys.self, Certs.self, SandboxPSP.self])
+}
+
+/// Settings every subcommand shares. Flags win over `PAYLINK_*` variables, which win over the config file.
+struct CommonOptions: ParsableArguments {
+    @Option(help: "Where SQLite, keys and generated secrets live (PAYLINK_DATA_DIR; default ./.paylink).")
+    var dataDir: String?
+
+    @Option(help: "postgres://… selects PostgreSQL; unset means SQLite in the data dir (PAYLINK_DATABASE_URL).")
+    var databaseUrl: String?
+
+    @Option(help: "A JSON file of settings, keys as in `serve --help` in camelCase (PAYLINK_CONFIG).")
+    var config: String?
+
+    var flags: [String: String] {
+        var flags: [String: String] = [:]
+        flags["dataDir"] = dataDir
+        flags["databaseUrl"] = databaseUrl
+        flags["config"] = config
+        return flags
+    }
+
+    func load(_ extra: [String: String] = [:]) async throws -> PaylinkConfiguration {
+        try await PaylinkConfiguration.load(flags: flags.merging(extra) { _, new in new })
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the service (HTTPS API, payment pages, background work).",
+        discussion: "Every setting also reads from PAYLINK_<NAME> and from the --config JSON file:\n"
+            + PaylinkConfiguration.settings.map { "  \($0.key): \($0.help)" }.joined(separator: "\n"))
+
+    @OptionGroup var common: CommonOptions
+    @Option(help: "Listen address (PAYLINK_HOST; default 127.0.0.1).") var host: String?
+    @Option(help: "HTTPS port (PAYLINK_PORT; default 8443).") var port: Int?
+    @Option(help: "Sandbox PSP port, 0 turns it off (PAYLINK_PSP_PORT; default 8444).") var pspPort: Int?
+    @Option(help: "Base of the links' url (PAYLINK_PUBLIC_URL; default https://HOST:PORT).") var publicUrl: String?
+    @Option(help: "Certificate chain, PEM (PAYLINK_TLS_CERT; default the development pair).") var tlsCert: String?
+    @Option(help: "Private key, PEM (PAYLINK_TLS_KEY).") var tlsKey: String?
+    @Flag(help: "Plain HTTP, only behind a TLS-terminating proxy (PAYLINK_NO_TLS).") var noTls = false
+    @Option(help: "Development certificates folder (PAYLINK_CERTIFICATES_DIR; default Certificates).") var certificatesDir: String?
+    @Option(help: "full (default) or normal: SQLite fsync policy (PAYLINK_SQLITE_SYNCHRONOUS).") var sqliteSynchronous: String?
+    @Option(help: "Largest amount, minor units (PAYLINK_MAX_AMOUNT; default 99999999).") var maxAmount: Int?
+    @Option(help: "Largest request body in bytes (PAYLINK_MAX_BODY_BYTES; default 65536).") var maxBodyBytes: Int?
+    @Option(help: "SSE heartbeat seconds (PAYLINK_HEARTBEAT_SECONDS; default 15).") var heartbeatSeconds: Double?
+    @Option(help: "Expiry sweep seconds (PAYLINK_EXPIRY_SWEEP_SECONDS; default 1).") var expirySweepSeconds: Double?
+    @Option(help: "Log level (PAYLINK_LOG_LEVEL; default info).") var logLevel: String?
+
+    func run() async throws {
+        var flags: [String: String] = [:]
+        flags["host"] = host
+        flags["port"] = port.map(String.init)
+        flags["pspPort"] = pspPort.map(String.init)
+        flags["publicUrl"] = publicUrl
+        flags["tlsCert"] = tlsCert
+        flags["tlsKey"] = tlsKey
+        if noTls { flags["noTls"] = "true" }
+        flags["certificatesDir"] = certificatesDir
+        flags["sqliteSynchronous"] = sqliteSynchronous
+        flags["maxAmount"] = maxAmount.map(String.init)
+        flags["maxBodyBytes"] = maxBodyBytes.map(String.init)
+        flags["heartbeatSeconds"] = heartbeatSeconds.map { String($0) }
+        flags["expirySweepSeconds"] = expirySweepSeconds.map { String($0) }
+        flags["logLevel"] = logLevel
+        let configuration = try await common.load(flags)
+        let level = configuration.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = JSONLogHandler(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let app = try await buildApplication(configuration, logger: Logger(label: "paylink"))
+        try await app.runService()
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply database migrations and exit.")
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        _ = try await PaylinkRuntime.open(try await common.load())
+        print("migrations applied")
+    }
+}
+
+struct Agents: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create, list and disable agents.", subcommands: [Create.self, List.self, Disable.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create an agent and print its API key once.")
+        @OptionGroup var common: CommonOptions
+        @Option(help: "Display name.") var name: String
+        @Option(help: "agent, supervisor or admin.") var role: Agent.Role = .agent
+        @Flag(help: "Print {\"id\": …, \"api_key\": …} and nothing else.") var json = false
+
+        func run() async throws {
+            let runtime = try await PaylinkRuntime.open(try await common.load())
+            let (agent, key) = try await runtime.createAgent(name: name, role: role)
+            if json {
+                let object = ["id": agent.id.rawValue, "api_key": key.secret]
+                print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+            } else {
+                print("Created \(agent.role.rawValue) \(agent.id) (\(agent.name)).")
+                print("API key (shown once, store it now): \(key.secret)")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List agents.")
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            let runtime = try await PaylinkRuntime.open(try await common.load())
+            for agent in try await runtime.store.agents() {
+                print("\(agent.id)\t\(agent.role.rawValue)\t\(agent.disabled ? "disabled" : "active")\t\(agent.name)")
+            }
+        }
+    }
+
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Disable an agent: its API keys stop working at once.")
+        @OptionGroup var common: CommonOptions
+        @Argument(help: "The agent's id (agt_…).") var id: String
+
+        func run() async throws {
+            guard let agentID = AgentID(id) else { throw ValidationError("'\(id)' is not an agent id (agt_…)") }
+            let runtime = try await PaylinkRuntime.open(try await common.load())
+            guard let agent = try await runtime.store.setAgentDisabled(agentID, disabled: true) else {
+                throw ValidationError("no agent \(id)")
+            }
+            print("Disabled \(agent.id) (\(agent.name)).")
+        }
+    }
+}
+
+struct Keys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage link-signing keys.", subcommands: [Rotate.self, List.self, Retire.self])
+
+    struct Rotate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a new signing key and make it current; links signed with older, unretired keys stay valid.")
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            let runtime = try await PaylinkRuntime.open(try await common.load())
+            let key = try await runtime.keyRing.rotate(now: runtime.clock.now())
+            print("Key \(key.id) is now current.")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List signing keys (ids and status, never secrets).")
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            let runtime = try await PaylinkRuntime.open(try await common.load())
+            for key in try await runtime.keyRing.list() {
+                print("\(key.id)\t\(key.status.rawValue)\tcreated \(key.createdAt.formatted(.iso8601))")
+            }
+        }
+    }
+
+    struct Retire: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Retire a key: links it signed stop opening.")
+        @OptionGroup var common: CommonOptions
+        @Argument(help: "The key id from `keys list`.") var id: Int
+
+        func run() async throws {
+            let runtime = try await PaylinkRuntime.open(try await common.load())
+            do {
+                let key = try await runtime.keyRing.retire(id: id, now: runtime.clock.now())
+                print("Key \(key.id) is retired.")
+            } catch SigningKeyRing.Failure.retiringCurrentKey {
+                throw ValidationError("key \(id) is the current key; run `paylink keys rotate` first")
+            } catch SigningKeyRing.Failure.unknownKey {
+                throw ValidationError("no signing key \(id)")
+            }
+        }
+    }
+}
+
+struct Certs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Development certificates.", subcommands: [Dev.self])
+
+    struct Dev: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "(Re)generate the development CA and server certificate into Certificates/.")
+        @OptionGroup var common: CommonOptions
+        @Option(help: "Target folder (default Certificates).") var certificatesDir: String?
+
+        func run() async throws {
+            let configuration = try await common.load(certificatesDir.map { ["certificatesDir": $0] } ?? [:])
+            let paths = try DevelopmentCertificates.generate(in: configuration.certificatesDirectory)
+            print("Wrote \(paths.caCertificate), \(paths.certificateChain) and \(paths.privateKey).")
+            print("Trust the CA for local testing, e.g. curl --cacert \(paths.caCertificate) https://127.0.0.1:8443/healthz")
+        }
+    }
+}
+
+struct SandboxPSP: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sandbox-psp", abstract: "Run the sandbox PSP alone (not built yet: see the [pay] issue).")
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        throw ValidationError("the sandbox PSP is not part of this build yet")
+    }
+}
+
+extension Agent.Role: ExpressibleByArgument {}
