@@ -39,7 +39,7 @@ struct APIErrorMiddleware: RouterMiddleware {
         case StoreError.unavailable:
             return .storageUnavailable
         default:
-            logger.error("request failed", metadata: ["error.type": "\(String(reflecting: type(of: error)))"])
+            logger.error("request failed", metadata: ["error.type": "\(String(reflecting: type(of: error)))", "error": "\(error)"])
             return .internalError
         }
     }

@@ -9,7 +9,7 @@ extension SQLiteStore {
                     INSERT INTO links (id, agent_id, signing_key_id, token_nonce, status, amount, currency, reference,
                         description, locale, expires_at, created_at, customer_name, customer_email, customer_phone,
                         metadata, conversation_channel, conversation_id, amount_refunded, last_seq)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
                     """,
                 arguments: [
                     link.id.rawValue, link.agentID.rawValue, link.signingKeyID, link.tokenNonce, link.status.rawValue,
@@ -18,6 +18,7 @@ extension SQLiteStore {
                     link.customer?.phone, try StoreJSON.encode(link.metadata), link.conversation?.channel,
                     link.conversation?.id, link.amountRefunded,
                 ])
+            // The row already counts its first event (last_seq 1); `append` numbers from the value passed in.
             let events = try Self.append([event], to: link, in: db)
             var stored = link
             stored.lastSeq = events.last!.seq

@@ -1,0 +1,121 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import Synchronization
+import Testing
+
+@testable import Paylink
+
+/// A clock tests move by hand, so expiry can be tested without waiting.
+final class ManualClock: WallClock {
+    private let current: Mutex<Date>
+    init(_ start: Date = Date(timeIntervalSince1970: 1_800_000_000)) { current = Mutex(start) }
+    func now() -> Date { current.withLock { $0 } }
+    func advance(by seconds: TimeInterval) { current.withLock { $0 = $0.addingTimeInterval(seconds) } }
+}
+
+/// One Paylink on a fresh SQLite file in a temporary directory, with agents ready to use.
+struct TestPaylink {
+    let directory: URL
+    var configuration: PaylinkConfiguration
+    let clock: ManualClock
+    let admin: String
+    let agent: String
+    let otherAgent: String
+    let supervisor: String
+    let agentID: AgentID
+    let otherAgentID: AgentID
+
+    static func make(tls: Bool = false, clock: ManualClock = ManualClock(), configure: (inout PaylinkConfiguration) -> Void = { _ in })
+        async throws -> TestPaylink
+    {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("paylink-test-\(UUID().uuidString)")
+        var configuration = PaylinkConfiguration()
+        configuration.dataDirectory = directory.appendingPathComponent("data").path
+        configuration.certificatesDirectory = directory.appendingPathComponent("certs").path
+        configuration.tlsDisabled = !tls
+        configuration.host = "127.0.0.1"
+        configuration.port = 0
+        configuration.publicURL = "https://pay.example.test"
+        configuration.pspPort = 0
+        configuration.heartbeatInterval = .milliseconds(300)
+        configuration.expirySweepInterval = .milliseconds(100)
+        // Tests create and delete many short-lived databases; power-loss durability is not what they test.
+        configuration.sqliteSynchronous = .normal
+        configure(&configuration)
+        let runtime = try await PaylinkRuntime.open(configuration, clock: clock)
+        let (_, admin) = try await runtime.createAgent(name: "admin", role: .admin)
+        let (agent, agentKey) = try await runtime.createAgent(name: "alice", role: .agent)
+        let (other, otherKey) = try await runtime.createAgent(name: "bob", role: .agent)
+        let (_, supervisor) = try await runtime.createAgent(name: "sue", role: .supervisor)
+        return TestPaylink(
+            directory: directory, configuration: configuration, clock: clock, admin: admin.secret, agent: agentKey.secret,
+            otherAgent: otherKey.secret, supervisor: supervisor.secret, agentID: agent.id, otherAgentID: other.id)
+    }
+
+    func application() async throws -> some ApplicationProtocol {
+        var logger = Logger(label: "paylink-test")
+        logger.logLevel = .warning
+        return try await buildApplication(configuration, clock: clock, logger: logger, onBootstrapKey: { _, _, _ in })
+    }
+
+    /// Runs `body` against the real router and database, then removes the directory.
+    func test<Value>(_ setup: TestingSetup = .router, _ body: @Sendable (any TestClientProtocol) async throws -> Value) async throws -> Value {
+        let app = try await application()
+        return try await app.test(setup, body)
+    }
+
+    func cleanUp() {
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+/// Request helpers that read like the API docs.
+extension TestClientProtocol {
+    @discardableResult
+    func send(
+        _ method: HTTPRequest.Method, _ uri: String, key: String?, json: String? = nil, headers extra: [String: String] = [:]
+    ) async throws -> TestResponse {
+        var headers = HTTPFields()
+        if let key { headers[.authorization] = "Bearer \(key)" }
+        if json != nil { headers[.contentType] = "application/json" }
+        for (name, value) in extra { headers[HTTPField.Name(name)!] = value }
+        return try await executeRequest(uri: uri, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) })
+    }
+
+    /// Creates a link and returns its JSON object, failing the test if creation fails.
+    func createLink(key: String, _ json: String = #"{"amount": 1999, "currency": "GBP", "reference": "order-1"}"#) async throws
+        -> [String: Any]
+    {
+        let response = try await send(.post, "/v1/links", key: key, json: json)
+        #expect(response.status == .created, "create failed: \(String(buffer: response.body))")
+        return try response.jsonObject()
+    }
+}
+
+extension TestResponse {
+    func jsonObject() throws -> [String: Any] {
+        let object = try JSONSerialization.jsonObject(with: Data(buffer: body))
+        guard let dictionary = object as? [String: Any] else { throw TestFailure("body is not a JSON object: \(String(buffer: body))") }
+        return dictionary
+    }
+
+    /// The `error.code` of an error response.
+    var errorCode: String? {
+        ((try? jsonObject())?["error"] as? [String: Any])?["code"] as? String
+    }
+
+    var errorParam: String? {
+        ((try? jsonObject())?["error"] as? [String: Any])?["param"] as? String
+    }
+
+    var text: String { String(buffer: body) }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
