@@ -32,6 +32,8 @@ struct LinkExpiryService: Service {
                 if due.count < 100 { break }
             }
             _ = try await store.purgeIdempotencyKeys(createdBefore: clock.now().addingTimeInterval(-IdempotencyGate.retention))
+        } catch is CancellationError {
+            return
         } catch {
             logger.warning("expiry sweep failed; will retry", metadata: ["error.type": "\(type(of: error))"])
         }
