@@ -1,0 +1,112 @@
+import AsyncHTTPClient
+import Foundation
+import HummingbirdTesting
+import NIOSSL
+import Testing
+
+@testable import Paylink
+
+@Suite("Operations: TLS, health, metrics, logs")
+struct OperationsTests {
+    @Test func servesHTTPSWithTheGeneratedDevelopmentCertificateAndHSTS() async throws {
+        let paylink = try await TestPaylink.make(tls: true)
+        defer { paylink.cleanUp() }
+        let certificates = DevelopmentCertificates.paths(in: paylink.configuration.certificatesDirectory)
+        try await paylink.test(.ahc(.https)) { client in
+            // The client in .ahc(.https) does not verify; verify for real with the dev CA below.
+            let health = try await client.send(.get, "/healthz", key: nil)
+            #expect(health.status == .ok)
+            #expect(health.headers[.strictTransportSecurity]?.contains("max-age=") == true)
+
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .file(certificates.caCertificate)
+            tls.certificateVerification = .fullVerification
+            tls.maximumTLSVersion = .tlsv11
+            let old = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+            var refused = false
+            do {
+                _ = try await old.execute(HTTPClientRequest(url: "https://localhost:\(client.port!)/healthz"), timeout: .seconds(5))
+            } catch { refused = true }
+            try await old.shutdown()
+            #expect(refused, "TLS 1.1 must be refused")
+
+            tls.maximumTLSVersion = nil
+            tls.minimumTLSVersion = .tlsv12
+            let verified = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+            let response = try await verified.execute(HTTPClientRequest(url: "https://localhost:\(client.port!)/healthz"), timeout: .seconds(5))
+            #expect(response.status == .ok, "the dev CA verifies the server certificate for localhost")
+            try await verified.shutdown()
+        }
+        let attributes = try FileManager.default.attributesOfItem(atPath: certificates.privateKey)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        #expect(certificates.privateKey.hasSuffix(".key"), ".gitignore keeps *.key out of commits")
+    }
+
+    @Test func readinessAndMetrics() async throws {
+        let paylink = try await TestPaylink.make()
+        defer { paylink.cleanUp() }
+        try await paylink.test { client in
+            #expect(try await client.send(.get, "/readyz", key: nil).status == .ok)
+            _ = try await client.createLink(key: paylink.agent)
+            _ = try await client.send(.get, "/v1/links", key: nil)
+            let metrics = try await client.send(.get, "/metrics", key: nil).text
+            #expect(metrics.contains(#"paylink_http_requests_total{route="/v1/links",method="POST",status="201"} 1"#))
+            #expect(metrics.contains(#"paylink_http_requests_total{route="/v1/links",method="GET",status="401"} 1"#))
+            #expect(metrics.contains("paylink_http_request_duration_seconds_bucket"))
+            #expect(metrics.contains(#"paylink_events_appended_total{type="link.created"} 1"#))
+            #expect(metrics.contains("paylink_sse_open_streams 0"))
+        }
+    }
+
+    @Test func disabledAgentIsLockedOutAtOnce() async throws {
+        let paylink = try await TestPaylink.make()
+        defer { paylink.cleanUp() }
+        let runtime = try await PaylinkRuntime.open(paylink.configuration, clock: paylink.clock)
+        try await paylink.test { client in
+            #expect(try await client.send(.get, "/v1/links", key: paylink.agent).status == .ok)
+            _ = try await runtime.store.setAgentDisabled(paylink.agentID, disabled: true)
+            let refused = try await client.send(.get, "/v1/links", key: paylink.agent)
+            #expect(refused.status == .unauthorized)
+            #expect(refused.errorCode == "agent_disabled")
+        }
+    }
+
+    @Test func apiKeysAreStoredOnlyAsDigests() async throws {
+        let paylink = try await TestPaylink.make()
+        defer { paylink.cleanUp() }
+        let files = try FileManager.default.contentsOfDirectory(atPath: paylink.configuration.dataDirectory)
+        for file in files {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: paylink.configuration.dataDirectory).appendingPathComponent(file))
+            for key in [paylink.agent, paylink.admin, paylink.supervisor] {
+                #expect(bytes.range(of: Data(key.utf8)) == nil, "\(file) holds an API key")
+                #expect(bytes.range(of: Data(key.dropFirst(16).utf8)) == nil, "\(file) holds the secret part of an API key")
+            }
+        }
+        #expect(APIKey(presented: paylink.agent)!.description.contains("redacted"))
+    }
+
+    @Test func bootstrapAdminIsCreatedOnceOnAnEmptyDatabase() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("paylink-boot-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var configuration = PaylinkConfiguration()
+        configuration.dataDirectory = directory.path
+        configuration.tlsDisabled = true
+        configuration.port = 0
+        let printed = BootstrapRecorder()
+        for _ in 0..<2 {
+            _ = try await buildApplication(configuration, onBootstrapKey: { agent, key, console in printed.record(key.secret, console) })
+        }
+        #expect(printed.keys.count == 1)
+        #expect(printed.keys.first?.hasPrefix("plk_") == true)
+        #expect(printed.consoles.first?.hasSuffix("/console") == true)
+    }
+}
+
+import Synchronization
+
+final class BootstrapRecorder: Sendable {
+    private let state = Mutex<([String], [String])>(([], []))
+    func record(_ key: String, _ console: String) { state.withLock { $0.0.append(key); $0.1.append(console) } }
+    var keys: [String] { state.withLock { $0.0 } }
+    var consoles: [String] { state.withLock { $0.1 } }
+}
