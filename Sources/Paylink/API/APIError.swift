@@ -46,6 +46,16 @@ public struct APIError: Error, Sendable, Equatable, APIErrorConvertible {
             let code: String
             let message: String
             let param: String?
+
+            // `param` is always present, null when no single parameter is at fault.
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(type, forKey: .type)
+                try container.encode(code, forKey: .code)
+                try container.encode(message, forKey: .message)
+                try container.encode(param, forKey: .param)
+            }
+            enum CodingKeys: String, CodingKey { case type, code, message, param }
         }
         let error: Inner
     }
@@ -93,13 +103,19 @@ extension APIError {
         status: .unsupportedMediaType, code: "unsupported_media_type", message: "Send the request body as application/json.")
 
     // MARK: Authentication and access
-    static let apiKeyMissing = APIError(
-        status: .unauthorized, kind: .authentication, code: "api_key_missing",
-        message: "No API key provided. Send it as 'Authorization: Bearer plk_…'.")
-    static let apiKeyInvalid = APIError(
-        status: .unauthorized, kind: .authentication, code: "api_key_invalid", message: "Invalid API key provided.")
-    static let agentDisabled = APIError(
-        status: .unauthorized, kind: .authentication, code: "agent_disabled", message: "The agent this API key belongs to is disabled.")
+    static var apiKeyMissing: APIError {
+        unauthorized(code: "api_key_missing", message: "No API key provided. Send it as 'Authorization: Bearer plk_…'.")
+    }
+    static var apiKeyInvalid: APIError { unauthorized(code: "api_key_invalid", message: "Invalid API key provided.") }
+    static var agentDisabled: APIError {
+        unauthorized(code: "agent_disabled", message: "The agent this API key belongs to is disabled.")
+    }
+    /// RFC 6750 §3: a 401 names the scheme the client should use.
+    private static func unauthorized(code: String, message: String) -> APIError {
+        var error = APIError(status: .unauthorized, kind: .authentication, code: code, message: message)
+        error.headers["WWW-Authenticate"] = #"Bearer realm="paylink""#
+        return error
+    }
     static func resourceMissing(_ what: String, id: String, param: String? = "id") -> APIError {
         .init(status: .notFound, code: "resource_missing", message: "No such \(what): '\(id)'.", param: param)
     }

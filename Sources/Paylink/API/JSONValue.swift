@@ -27,6 +27,8 @@ public enum JSONValue: Sendable, Equatable {
     /// Parses a request body. Only an object is accepted at the top level.
     static func parseObject(_ data: Data) throws(APIError) -> [String: JSONValue] {
         if data.isEmpty { throw APIError.invalidJSON("the body is empty") }
+        // Foundation's parser is lenient (trailing commas, duplicate keys); RFC 8259 is the contract.
+        try StrictJSONSyntax.check(data)
         let raw: Any
         do {
             raw = try JSONSerialization.jsonObject(with: data, options: [])
@@ -56,8 +58,11 @@ public enum JSONValue: Sendable, Equatable {
                 self = .bool(number.boolValue)
             } else if number is NSDecimalNumber || ["d", "f"].contains(String(cString: number.objCType)) {
                 self = .number(number.doubleValue)
+            } else if let exact = Int64(number.stringValue) {
+                self = .integer(exact)
             } else {
-                self = .integer(number.int64Value)
+                // An integer beyond Int64 (Foundation keeps it as UInt64): not a usable integer.
+                self = .number(number.doubleValue)
             }
         default: self = .null
         }

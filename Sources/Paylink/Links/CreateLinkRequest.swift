@@ -135,7 +135,9 @@ struct CreateLinkRequest: Sendable, Equatable {
 
     /// Deliberately loose (RFC 5321 lengths, one @, a dotted domain, no spaces): the mail server is the real judge.
     static func isPlausibleEmail(_ email: String) -> Bool {
-        guard email.utf8.count <= 254, !email.contains(where: { $0.isWhitespace || $0.isNewline }) else { return false }
+        guard email.utf8.count <= 254,
+            !email.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control })
+        else { return false }
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, (1...64).contains(parts[0].count) else { return false }
         let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)

@@ -29,6 +29,7 @@ struct LinksController: Sendable {
 
     @Sendable func get(_ request: Request, context: PaylinkRequestContext) async throws -> Response {
         let agent = try context.requireAgent()
+        _ = try ListQuery(request.uri.queryParameters, allowed: [])
         return try await respond(try await links.link(try Self.linkID(context), for: agent), status: .ok)
     }
 

@@ -1,7 +1,7 @@
 /// An ISO 4217 currency that can be charged, with the number of digits in its minor unit.
 ///
-/// The list is ISO 4217's active codes (List One), less the fund, precious-metal, testing and
-/// "no currency" codes (XAU, XTS, XXX, …), which have no minor unit and cannot be paid with a card.
+/// The list is ISO 4217's active codes (List One), less the fund codes (BOV, CHE, CLF, USN, …),
+/// precious-metal, testing and "no currency" codes (XAU, XTS, XXX, …): none can be paid by card.
 public struct Currency: Hashable, Sendable, CustomStringConvertible {
     public let code: String
     /// Digits after the decimal point: JPY 0, GBP 2, KWD 3.
@@ -18,28 +18,27 @@ public struct Currency: Hashable, Sendable, CustomStringConvertible {
 
     /// Exponents that differ from 2, from ISO 4217's published table.
     private static let zeroDecimal: Set<String> = [
-        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF",
+        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF",
     ]
     private static let threeDecimal: Set<String> = ["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"]
-    private static let fourDecimal: Set<String> = ["CLF", "UYW"]
 
     private static let activeCodes: [String] = [
         "AED", "AFN", "ALL", "AMD", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BGN", "BHD", "BIF", "BMD",
-        "BND", "BOB", "BOV", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF", "CHE", "CHF", "CHW", "CLF", "CLP",
-        "CNY", "COP", "COU", "CRC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD",
+        "BND", "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF", "CHF", "CLP",
+        "CNY", "COP", "CRC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD",
         "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR",
         "IQD", "IRR", "ISK", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK",
         "LBP", "LKR", "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR", "MWK",
-        "MXN", "MXV", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR",
+        "MXN", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR",
         "PLN", "PYG", "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SOS",
         "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH",
-        "UGX", "USD", "USN", "UYI", "UYU", "UYW", "UZS", "VED", "VES", "VND", "VUV", "WST", "XAF", "XCD", "XCG", "XOF",
+        "UGX", "USD", "UYU", "UZS", "VED", "VES", "VND", "VUV", "WST", "XAF", "XCD", "XCG", "XOF",
         "XPF", "YER", "ZAR", "ZMW", "ZWG",
     ]
 
     private static let table: [String: Int] = Dictionary(
         uniqueKeysWithValues: activeCodes.map { code in
-            let digits = zeroDecimal.contains(code) ? 0 : threeDecimal.contains(code) ? 3 : fourDecimal.contains(code) ? 4 : 2
+            let digits = zeroDecimal.contains(code) ? 0 : threeDecimal.contains(code) ? 3 : 2
             return (code, digits)
         })
 }
