@@ -16,6 +16,8 @@ public struct PaylinkConfiguration: Sendable {
     public var pspPort: Int = 8444
     public var publicURL: String?
     public var databaseURL: String?
+    /// PostgreSQL schema to use (search_path); nil for the server's default. Tests use one per test.
+    public var databaseSchema: String?
     public var tlsCertificatePath: String?
     public var tlsKeyPath: String?
     /// Plain HTTP, only for running behind a TLS-terminating proxy.
@@ -47,6 +49,7 @@ public struct PaylinkConfiguration: Sendable {
         ("pspPort", "sandbox PSP listen port (default 8444; 0 turns it off)"),
         ("publicUrl", "base of the links' url (default https://HOST:PORT)"),
         ("databaseUrl", "postgres://… selects PostgreSQL; unset means SQLite in the data dir"),
+        ("databaseSchema", "PostgreSQL schema (search_path) to keep Paylink's tables in (default: the server's)"),
         ("tlsCert", "certificate chain, PEM (default the development pair in Certificates/)"),
         ("tlsKey", "private key, PEM"),
         ("noTls", "serve plain HTTP; only behind a TLS-terminating proxy (logs a warning)"),
@@ -69,8 +72,15 @@ public struct PaylinkConfiguration: Sendable {
     /// Reads every setting from `reader`, rejecting values that cannot be right.
     public init(reader: ConfigReader) throws {
         let config = reader.scoped(to: "paylink")
+        /// Every value as text: flags and variables are strings already; a JSON file may hold
+        /// numbers and booleans, which are read as such and turned into their text form.
         func string(_ key: String, secret: Bool = false) -> String? {
-            config.string(forKey: ConfigKey(key), isSecret: secret).flatMap { $0.isEmpty ? nil : $0 }
+            let configKey = ConfigKey(key)
+            if let text = config.string(forKey: configKey, isSecret: secret) { return text.isEmpty ? nil : text }
+            if let int = config.int(forKey: configKey, isSecret: secret) { return String(int) }
+            if let double = config.double(forKey: configKey, isSecret: secret) { return String(double) }
+            if let bool = config.bool(forKey: configKey, isSecret: secret) { return String(bool) }
+            return nil
         }
         func integer(_ key: String) throws -> Int? {
             guard let text = string(key) else { return nil }
@@ -108,8 +118,15 @@ public struct PaylinkConfiguration: Sendable {
             }
         }
         databaseURL = string("databaseUrl", secret: true)
+        databaseSchema = string("databaseSchema")
+        if let databaseSchema, !databaseSchema.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) {
+            throw ConfigurationError.invalid("databaseSchema may contain only letters, digits and underscores")
+        }
         tlsCertificatePath = string("tlsCert")
         tlsKeyPath = string("tlsKey")
+        if (tlsCertificatePath == nil) != (tlsKeyPath == nil) {
+            throw ConfigurationError.invalid("tlsCert and tlsKey go together: give both, or neither for the development pair")
+        }
         tlsDisabled = try flag("noTls")
         if let value = string("certificatesDir") { certificatesDirectory = value }
         masterKey = string("masterKey", secret: true)
@@ -157,7 +174,12 @@ public struct PaylinkConfiguration: Sendable {
             }),
         ]
         if let file = flags["config"] ?? environment["PAYLINK_CONFIG"] {
-            providers.append(try await FileProvider<JSONSnapshot>(filePath: FilePath(file)).prefixKeys(with: "paylink"))
+            // The file's keys are unprefixed (`{"port": 9443}`); lookups are `paylink.port`.
+            providers.append(
+                try await FileProvider<JSONSnapshot>(filePath: FilePath(file)).mapKeys { key in
+                    AbsoluteConfigKey(
+                        key.components.first == "paylink" ? Array(key.components.dropFirst()) : key.components, context: key.context)
+                })
         }
         return try PaylinkConfiguration(reader: ConfigReader(providers: providers))
     }
