@@ -6,8 +6,8 @@ import Testing
 
 @Suite("Event log and expiry")
 struct EventLogTests {
-    @Test func seqHasNoGapsUnderTwentyConcurrentWriters() async throws {
-        let paylink = try await TestPaylink.make()
+    @Test(arguments: StoreKind.available) func seqHasNoGapsUnderTwentyConcurrentWriters(store: StoreKind) async throws {
+        let paylink = try await TestPaylink.make(store)
         defer { paylink.cleanUp() }
         try await paylink.test { client in
             let id = try await client.createLink(key: paylink.agent, #"{"amount": 100, "currency": "EUR", "reference": "r", "expires_in": 300}"#)["id"] as! String
@@ -28,8 +28,8 @@ struct EventLogTests {
         }
     }
 
-    @Test func concurrentWritersOnManyLinksKeepEachLinksOwnSequence() async throws {
-        let paylink = try await TestPaylink.make()
+    @Test(arguments: StoreKind.available) func concurrentWritersOnManyLinksKeepEachLinksOwnSequence(store: StoreKind) async throws {
+        let paylink = try await TestPaylink.make(store)
         defer { paylink.cleanUp() }
         try await paylink.test { client in
             var ids: [String] = []
@@ -50,8 +50,8 @@ struct EventLogTests {
         }
     }
 
-    @Test func expiryServiceRecordsLinkExpired() async throws {
-        let paylink = try await TestPaylink.make()
+    @Test(arguments: StoreKind.available) func expiryServiceRecordsLinkExpired(store: StoreKind) async throws {
+        let paylink = try await TestPaylink.make(store)
         defer { paylink.cleanUp() }
         try await paylink.test { client in
             let id = try await client.createLink(key: paylink.agent, #"{"amount": 100, "currency": "EUR", "reference": "r", "expires_in": 300}"#)["id"] as! String
@@ -69,8 +69,8 @@ struct EventLogTests {
         }
     }
 
-    @Test func linksThatExpiredWhileTheServiceWasDownAreExpiredOnStart() async throws {
-        let paylink = try await TestPaylink.make()
+    @Test(arguments: StoreKind.available) func linksThatExpiredWhileTheServiceWasDownAreExpiredOnStart(store: StoreKind) async throws {
+        let paylink = try await TestPaylink.make(store)
         defer { paylink.cleanUp() }
         let id: String = try await paylink.test { client in
             try await client.createLink(key: paylink.agent, #"{"amount": 100, "currency": "EUR", "reference": "r", "expires_in": 300}"#)["id"] as! String
@@ -91,8 +91,8 @@ struct EventLogTests {
         }
     }
 
-    @Test func extendedLinkIsNotExpiredAtItsOldTime() async throws {
-        let paylink = try await TestPaylink.make()
+    @Test(arguments: StoreKind.available) func extendedLinkIsNotExpiredAtItsOldTime(store: StoreKind) async throws {
+        let paylink = try await TestPaylink.make(store)
         defer { paylink.cleanUp() }
         try await paylink.test { client in
             let id = try await client.createLink(key: paylink.agent, #"{"amount": 100, "currency": "EUR", "reference": "r", "expires_in": 300}"#)["id"] as! String
@@ -106,8 +106,8 @@ struct EventLogTests {
         }
     }
 
-    @Test func eventsSurviveAReopenOfTheDatabase() async throws {
-        let paylink = try await TestPaylink.make()
+    @Test(arguments: StoreKind.available) func eventsSurviveAReopenOfTheDatabase(store: StoreKind) async throws {
+        let paylink = try await TestPaylink.make(store)
         defer { paylink.cleanUp() }
         let id: String = try await paylink.test { client in
             let id = try await client.createLink(key: paylink.agent)["id"] as! String

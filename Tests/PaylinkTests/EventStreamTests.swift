@@ -26,8 +26,9 @@ struct EventStreamTests {
         }
     }
 
-    @Test func linkStreamResumesAfterAForcedDisconnectWithoutGapsOrDuplicates() async throws {
-        let paylink = try await TestPaylink.make()
+    @Test(arguments: StoreKind.available)
+    func linkStreamResumesAfterAForcedDisconnectWithoutGapsOrDuplicates(store: StoreKind) async throws {
+        let paylink = try await TestPaylink.make(store)
         defer { paylink.cleanUp() }
         let http = HTTPClient.shared
         try await paylink.test(.live) { client in
@@ -60,8 +61,9 @@ struct EventStreamTests {
         }
     }
 
-    @Test func globalStreamShowsOnlyWhatTheCallerMaySee() async throws {
-        let paylink = try await TestPaylink.make()
+    @Test(arguments: StoreKind.available)
+    func globalStreamShowsOnlyWhatTheCallerMaySee(store: StoreKind) async throws {
+        let paylink = try await TestPaylink.make(store)
         defer { paylink.cleanUp() }
         let http = HTTPClient.shared
         try await paylink.test(.live) { client in

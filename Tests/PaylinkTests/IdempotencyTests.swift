@@ -8,8 +8,8 @@ import Testing
 struct IdempotencyTests {
     static let body = #"{"amount": 1999, "currency": "GBP", "reference": "order-7"}"#
 
-    @Test func sameKeyAndBodyReplaysTheFirstResponseByteForByte() async throws {
-        let paylink = try await TestPaylink.make()
+    @Test(arguments: StoreKind.available) func sameKeyAndBodyReplaysTheFirstResponseByteForByte(store: StoreKind) async throws {
+        let paylink = try await TestPaylink.make(store)
         defer { paylink.cleanUp() }
         try await paylink.test { client in
             let first = try await client.send(.post, "/v1/links", key: paylink.agent, json: Self.body, headers: ["Idempotency-Key": "k-1"])
@@ -24,8 +24,8 @@ struct IdempotencyTests {
         }
     }
 
-    @Test func sameKeyWithAnotherBodyIsRejected() async throws {
-        let paylink = try await TestPaylink.make()
+    @Test(arguments: StoreKind.available) func sameKeyWithAnotherBodyIsRejected(store: StoreKind) async throws {
+        let paylink = try await TestPaylink.make(store)
         defer { paylink.cleanUp() }
         try await paylink.test { client in
             try await client.send(.post, "/v1/links", key: paylink.agent, json: Self.body, headers: ["Idempotency-Key": "k-2"])
@@ -39,8 +39,8 @@ struct IdempotencyTests {
         }
     }
 
-    @Test func keysAreScopedPerAgent() async throws {
-        let paylink = try await TestPaylink.make()
+    @Test(arguments: StoreKind.available) func keysAreScopedPerAgent(store: StoreKind) async throws {
+        let paylink = try await TestPaylink.make(store)
         defer { paylink.cleanUp() }
         try await paylink.test { client in
             let alice = try await client.send(.post, "/v1/links", key: paylink.agent, json: Self.body, headers: ["Idempotency-Key": "shared"])
@@ -51,8 +51,8 @@ struct IdempotencyTests {
         }
     }
 
-    @Test func aFailedRequestFreesTheKey() async throws {
-        let paylink = try await TestPaylink.make()
+    @Test(arguments: StoreKind.available) func aFailedRequestFreesTheKey(store: StoreKind) async throws {
+        let paylink = try await TestPaylink.make(store)
         defer { paylink.cleanUp() }
         try await paylink.test { client in
             let id = try await client.createLink(key: paylink.agent)["id"] as! String
@@ -65,8 +65,8 @@ struct IdempotencyTests {
         }
     }
 
-    @Test func concurrentDuplicatesCreateOneLink() async throws {
-        let paylink = try await TestPaylink.make()
+    @Test(arguments: StoreKind.available) func concurrentDuplicatesCreateOneLink(store: StoreKind) async throws {
+        let paylink = try await TestPaylink.make(store)
         defer { paylink.cleanUp() }
         try await paylink.test { client in
             for round in 0..<10 {
@@ -92,10 +92,11 @@ struct IdempotencyTests {
         }
     }
 
-    @Test func anAbandonedClaimCanBeRetriedAfterItsLease() async throws {
-        let paylink = try await TestPaylink.make()
+    @Test(arguments: StoreKind.available) func anAbandonedClaimCanBeRetriedAfterItsLease(store: StoreKind) async throws {
+        let paylink = try await TestPaylink.make(store)
         defer { paylink.cleanUp() }
         let runtime = try await PaylinkRuntime.open(paylink.configuration, clock: paylink.clock)
+        defer { runtime.close() }
         // A claim taken by a process that then crashed before committing anything.
         let hash = IdempotencyClaim.hash(method: "POST", path: "/v1/links", body: Data(Self.body.utf8))
         let claim = IdempotencyClaim(agentID: paylink.agentID, key: "crash", requestHash: hash, now: paylink.clock.now(), lease: 60)
@@ -109,8 +110,8 @@ struct IdempotencyTests {
         }
     }
 
-    @Test func recordsArePurgedAfterTwentyFourHours() async throws {
-        let paylink = try await TestPaylink.make()
+    @Test(arguments: StoreKind.available) func recordsArePurgedAfterTwentyFourHours(store: StoreKind) async throws {
+        let paylink = try await TestPaylink.make(store)
         defer { paylink.cleanUp() }
         try await paylink.test { client in
             try await client.send(.post, "/v1/links", key: paylink.agent, json: Self.body, headers: ["Idempotency-Key": "old"])

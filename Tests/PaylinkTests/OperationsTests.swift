@@ -94,7 +94,9 @@ struct OperationsTests {
         configuration.port = 0
         let printed = BootstrapRecorder()
         for _ in 0..<2 {
-            _ = try await buildApplication(configuration, onBootstrapKey: { agent, key, console in printed.record(key.secret, console) })
+            let app = try await buildApplication(configuration, onBootstrapKey: { agent, key, console in printed.record(key.secret, console) })
+            let status = try await app.test(.router) { client in try await client.send(.get, "/healthz", key: nil).status }
+            #expect(status == .ok)
         }
         #expect(printed.keys.count == 1)
         #expect(printed.keys.first?.hasPrefix("plk_") == true)

@@ -17,7 +17,20 @@ final class ManualClock: WallClock {
     func advance(by seconds: TimeInterval) { current.withLock { $0 = $0.addingTimeInterval(seconds) } }
 }
 
-/// One Paylink on a fresh SQLite file in a temporary directory, with agents ready to use.
+/// The stores the contract tests run against: SQLite always, PostgreSQL when
+/// `PAYLINK_TEST_DATABASE_URL` is set (CI sets it; see `.ci/run`).
+enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite, postgres
+
+    static var available: [StoreKind] {
+        ProcessInfo.processInfo.environment["PAYLINK_TEST_DATABASE_URL"].map { _ in [.sqlite, .postgres] } ?? [.sqlite]
+    }
+
+    var testDescription: String { rawValue }
+}
+
+/// One Paylink on a fresh database (a SQLite file in a temporary directory, or a PostgreSQL
+/// schema of its own), with agents ready to use.
 struct TestPaylink {
     let directory: URL
     var configuration: PaylinkConfiguration
@@ -29,9 +42,10 @@ struct TestPaylink {
     let agentID: AgentID
     let otherAgentID: AgentID
 
-    static func make(tls: Bool = false, clock: ManualClock = ManualClock(), configure: (inout PaylinkConfiguration) -> Void = { _ in })
-        async throws -> TestPaylink
-    {
+    static func make(
+        _ store: StoreKind = .sqlite, tls: Bool = false, clock: ManualClock = ManualClock(),
+        configure: (inout PaylinkConfiguration) -> Void = { _ in }
+    ) async throws -> TestPaylink {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("paylink-test-\(UUID().uuidString)")
         var configuration = PaylinkConfiguration()
         configuration.dataDirectory = directory.appendingPathComponent("data").path
@@ -45,8 +59,15 @@ struct TestPaylink {
         configuration.expirySweepInterval = .milliseconds(100)
         // Tests create and delete many short-lived databases; power-loss durability is not what they test.
         configuration.sqliteSynchronous = .normal
+        if store == .postgres {
+            configuration.databaseURL = ProcessInfo.processInfo.environment["PAYLINK_TEST_DATABASE_URL"]
+            configuration.databaseSchema = "test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+            // Instances sharing one database share the master key (PAYLINK_MASTER_KEY in production).
+            configuration.masterKey = Data(repeating: 7, count: 32).base64EncodedString()
+        }
         configure(&configuration)
         let runtime = try await PaylinkRuntime.open(configuration, clock: clock)
+        defer { runtime.close() }
         let (_, admin) = try await runtime.createAgent(name: "admin", role: .admin)
         let (agent, agentKey) = try await runtime.createAgent(name: "alice", role: .agent)
         let (other, otherKey) = try await runtime.createAgent(name: "bob", role: .agent)
@@ -54,6 +75,13 @@ struct TestPaylink {
         return TestPaylink(
             directory: directory, configuration: configuration, clock: clock, admin: admin.secret, agent: agentKey.secret,
             otherAgent: otherKey.secret, supervisor: supervisor.secret, agentID: agent.id, otherAgentID: other.id)
+    }
+
+    /// A second instance on the same database (PostgreSQL) with its own data directory.
+    func secondInstance() -> TestPaylink {
+        var copy = self
+        copy.configuration.dataDirectory = directory.appendingPathComponent("data-b").path
+        return copy
     }
 
     func application() async throws -> some ApplicationProtocol {

@@ -8,6 +8,7 @@ import Hummingbird
 struct IdempotencyGate: Sendable {
     let store: any PaylinkStore
     let clock: any WallClock
+    let sealer: ResponseSealer
     /// How long a claimed key blocks others before the claim is presumed abandoned by a crash.
     var lease: TimeInterval = 60
     static let retention: TimeInterval = 24 * 60 * 60
@@ -30,9 +31,10 @@ struct IdempotencyGate: Sendable {
         case .replay(let stored):
             var headers = HTTPFields()
             headers[.contentType] = "application/json"
+            headers[.cacheControl] = "no-store"
             headers[.idempotentReplayed] = "true"
-            return Response(
-                status: HTTPResponse.Status(code: stored.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: stored.body)))
+            let body = try sealer.open(stored.body)
+            return Response(status: HTTPResponse.Status(code: stored.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
         case .mismatch:
             throw APIError.idempotencyKeyReused
         case .inProgress:
@@ -53,4 +55,15 @@ extension HTTPField.Name {
     static let idempotencyKey = Self("Idempotency-Key")!
     static let idempotentReplayed = Self("Idempotent-Replayed")!
     static let lastEventID = Self("Last-Event-ID")!
+}
+
+/// Stored idempotent responses hold payment URLs (bearer links for customers), so they are
+/// sealed with AES-GCM under the data key like every other stored secret: a copy of the
+/// database alone yields no working link.
+struct ResponseSealer: Sendable {
+    let dataKey: DataKey
+    static let purpose = "idempotent-response"
+
+    func seal(_ body: Data) throws -> Data { try dataKey.seal(body, purpose: Self.purpose) }
+    func open(_ sealed: Data) throws -> Data { try dataKey.open(sealed, purpose: Self.purpose) }
 }

@@ -7,35 +7,76 @@ import Logging
 import NIOSSL
 import ServiceLifecycle
 
-/// What a running Paylink is made of, opened from configuration. The CLI's one-shot commands
-/// (`agents`, `keys`, `migrate`) use this without starting a server.
+/// What a running Paylink is made of, from configuration. The CLI's one-shot commands
+/// (`agents`, `keys`, `migrate`) use it without starting a server.
 public struct PaylinkRuntime: Sendable {
     public let configuration: PaylinkConfiguration
     public let store: any PaylinkStore
     public let keyRing: SigningKeyRing
+    /// Seals stored secrets; here for idempotent responses, which contain payment URLs.
+    let dataKey: DataKey
     public let doorbell: EventDoorbell
     public let metrics: PaylinkMetrics
     public let clock: any WallClock
+    /// Background work the store needs (PostgreSQL's connection pool and LISTEN loop); none for SQLite.
+    public let services: [any Service]
+    /// Set for one-shot use: the task running `services`, ended by `close()`.
+    private let backgroundTask: Task<Void, Never>?
 
-    /// Opens the data directory and database, applies migrations and makes sure a link-signing key exists.
-    public static func open(_ configuration: PaylinkConfiguration, clock: any WallClock = SystemWallClock()) async throws -> PaylinkRuntime {
+    /// Builds the parts without touching a PostgreSQL server; `prepare()` does the I/O.
+    public static func make(_ configuration: PaylinkConfiguration, clock: any WallClock = SystemWallClock(), logger: Logger = Logger(label: "paylink"))
+        throws -> PaylinkRuntime
+    {
         let directory = URL(fileURLWithPath: configuration.dataDirectory)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let dataKey = try configuration.masterKey.map(DataKey.init(base64:)) ?? DataKey.loadOrCreate(in: directory)
         let metrics = PaylinkMetrics()
         let doorbell = EventDoorbell(heartbeatInterval: configuration.heartbeatInterval, onAppend: metrics.recordAppended)
-        if configuration.databaseURL != nil {
-            throw ConfigurationError.invalid(
-                "PAYLINK_DATABASE_URL is set, but this build has only the embedded SQLite store; unset it to use SQLite")
+        let store: any PaylinkStore
+        var services: [any Service] = []
+        if let url = configuration.databaseURL {
+            let postgres = try PostgresStore(url: url, schema: configuration.databaseSchema, doorbell: doorbell, logger: logger)
+            store = postgres
+            services = [postgres, PostgresEventListener(store: postgres, doorbell: doorbell, logger: logger)]
+        } else {
+            store = try SQLiteStore(
+                path: directory.appendingPathComponent("paylink.sqlite").path, synchronous: configuration.sqliteSynchronous,
+                doorbell: doorbell)
         }
-        let store = try SQLiteStore(
-            path: directory.appendingPathComponent("paylink.sqlite").path, synchronous: configuration.sqliteSynchronous,
-            doorbell: doorbell)
-        try await store.migrate()
-        let keyRing = SigningKeyRing(store: store, dataKey: dataKey)
-        try await keyRing.bootstrap(now: clock.now())
         return PaylinkRuntime(
-            configuration: configuration, store: store, keyRing: keyRing, doorbell: doorbell, metrics: metrics, clock: clock)
+            configuration: configuration, store: store, keyRing: SigningKeyRing(store: store, dataKey: dataKey), dataKey: dataKey,
+            doorbell: doorbell,
+            metrics: metrics, clock: clock, services: services, backgroundTask: nil)
+    }
+
+    /// Applies migrations and makes sure a link-signing key exists. Needs `services` running.
+    public func prepare() async throws {
+        try await store.migrate()
+        try await keyRing.bootstrap(now: clock.now())
+    }
+
+    /// For one-shot use (CLI commands, test set-up): runs `services` in the background and prepares.
+    /// Call `close()` when done.
+    public static func open(_ configuration: PaylinkConfiguration, clock: any WallClock = SystemWallClock()) async throws -> PaylinkRuntime {
+        var logger = Logger(label: "paylink")
+        logger.logLevel = .warning
+        let made = try make(configuration, clock: clock, logger: logger)
+        let services = made.services
+        let task: Task<Void, Never>? = services.isEmpty ? nil : Task {
+            await withTaskGroup(of: Void.self) { group in
+                for service in services { group.addTask { try? await service.run() } }
+            }
+        }
+        let runtime = PaylinkRuntime(
+            configuration: made.configuration, store: made.store, keyRing: made.keyRing, dataKey: made.dataKey, doorbell: made.doorbell,
+            metrics: made.metrics, clock: clock, services: services, backgroundTask: task)
+        try await runtime.prepare()
+        return runtime
+    }
+
+    /// Ends the background services started by `open`.
+    public func close() {
+        backgroundTask?.cancel()
     }
 
     /// Creates an agent and its first API key; the key is returned once and only its digest is kept.
@@ -56,16 +97,13 @@ public struct PaylinkRuntime: Sendable {
 /// Builds the HTTP(S) application from configuration: routes, middleware and background services.
 public func buildApplication(
     _ configuration: PaylinkConfiguration, clock: any WallClock = SystemWallClock(), logger: Logger? = nil,
-    onBootstrapKey: @Sendable (Agent, APIKey, String) -> Void = { _, key, console in
-        print("Bootstrap admin API key (shown once, store it now): \(key.secret)\nConsole: \(console)")
+    onBootstrapKey: @escaping @Sendable (Agent, APIKey, String) -> Void = { _, key, console in
+        // Unbuffered, so the key shows even when standard output is a pipe to a log collector.
+        FileHandle.standardOutput.write(Data("Bootstrap admin API key (shown once, store it now): \(key.secret)\nConsole: \(console)\n".utf8))
     }
 ) async throws -> some ApplicationProtocol {
     let logger = logger ?? Logger(label: "paylink")
-    let runtime = try await PaylinkRuntime.open(configuration, clock: clock)
-    if let (agent, key) = try await runtime.bootstrapAdminIfEmpty() {
-        onBootstrapKey(agent, key, configuration.resolvedPublicURL + "/console")
-        logger.notice("created bootstrap admin", metadata: ["agent_id": .string(agent.id.rawValue)])
-    }
+    let runtime = try PaylinkRuntime.make(configuration, clock: clock, logger: logger)
     let router = try buildRouter(runtime)
 
     let server: HTTPServerBuilder
@@ -86,21 +124,31 @@ public func buildApplication(
 
     let links = LinkService(
         store: runtime.store, keyRing: runtime.keyRing, clock: clock, publicURL: configuration.resolvedPublicURL,
-        maxAmount: configuration.maxAmount)
+        maxAmount: configuration.maxAmount, sealer: ResponseSealer(dataKey: runtime.dataKey))
     let expiry = LinkExpiryService(
         links: links, store: runtime.store, clock: clock, interval: configuration.expirySweepInterval, logger: logger)
-    return Application(
+    var app = Application(
         router: router, server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-        services: [runtime.doorbell, expiry], logger: logger)
+        // Store services first: the group stops services in reverse order, so the database goes last.
+        services: runtime.services + [runtime.doorbell, expiry], logger: logger)
+    app.beforeServerStarts {
+        try await runtime.prepare()
+        if let (agent, key) = try await runtime.bootstrapAdminIfEmpty() {
+            onBootstrapKey(agent, key, configuration.resolvedPublicURL + "/console")
+            logger.notice("created bootstrap admin", metadata: ["agent_id": .string(agent.id.rawValue)])
+        }
+    }
+    return app
 }
 
 /// The routes and middleware, separate from the server so tests can drive it in-process.
 func buildRouter(_ runtime: PaylinkRuntime) throws -> Router<PaylinkRequestContext> {
     let configuration = runtime.configuration
+    let sealer = ResponseSealer(dataKey: runtime.dataKey)
     let links = LinkService(
         store: runtime.store, keyRing: runtime.keyRing, clock: runtime.clock, publicURL: configuration.resolvedPublicURL,
-        maxAmount: configuration.maxAmount)
+        maxAmount: configuration.maxAmount, sealer: sealer)
     let router = Router(context: PaylinkRequestContext.self)
     if !configuration.tlsDisabled { router.add(middleware: StrictTransportSecurityMiddleware()) }
     router.add(middleware: RequestMetricsMiddleware(metrics: runtime.metrics))
@@ -113,7 +161,7 @@ func buildRouter(_ runtime: PaylinkRuntime) throws -> Router<PaylinkRequestConte
 
     let api = router.group("v1").add(middleware: AgentAuthenticator(store: runtime.store))
     LinksController(
-        links: links, store: runtime.store, idempotency: IdempotencyGate(store: runtime.store, clock: runtime.clock),
+        links: links, store: runtime.store, idempotency: IdempotencyGate(store: runtime.store, clock: runtime.clock, sealer: sealer),
         clock: runtime.clock
     ).addRoutes(to: api)
     EventsController(store: runtime.store, stream: EventStream(doorbell: runtime.doorbell, metrics: runtime.metrics))

@@ -9,6 +9,7 @@ public struct LinkService: Sendable {
     let clock: any WallClock
     let publicURL: String
     let maxAmount: Int64
+    let sealer: ResponseSealer
 
     /// Why a state change was refused: 409s that name the state in the way.
     enum Refusal: APIErrorConvertible {
@@ -115,7 +116,10 @@ public struct LinkService: Sendable {
     private func completion(_ claim: IdempotencyClaim?, status: Int, now: Date) async throws -> IdempotencyCompletion<Link>? {
         guard let claim else { return nil }
         let renderer = try await renderer(now: now)
-        return IdempotencyCompletion(claim: claim) { link in StoredResponse(status: status, body: try renderer.render(link)) }
+        let sealer = self.sealer
+        return IdempotencyCompletion(claim: claim) { link in
+            StoredResponse(status: status, body: try sealer.seal(try renderer.render(link)))
+        }
     }
 
     /// A renderer with the signing keys it needs already in hand, so it can run inside a transaction.

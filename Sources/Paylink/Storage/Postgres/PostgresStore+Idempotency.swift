@@ -1,0 +1,76 @@
+import Foundation
+import PostgresNIO
+
+extension PostgresStore {
+    public func claimIdempotencyKey(_ claim: IdempotencyClaim) async throws -> IdempotencyClaimResult {
+        try await transaction { connection in
+            let now = claim.now.unixSeconds
+            let lockedUntil = now + Int64(claim.lease.rounded(.up))
+            // Insert-or-nothing, then lock whichever row exists: two instances racing on one key serialise here.
+            var inserted = false
+            for try await _ in try await connection.query(
+                """
+                INSERT INTO idempotency_keys (agent_id, key, request_hash, created_at, locked_until)
+                VALUES (\(claim.agentID.rawValue), \(claim.key), \(claim.requestHash), \(now), \(lockedUntil))
+                ON CONFLICT DO NOTHING RETURNING key
+                """, logger: logger)
+            {
+                inserted = true
+            }
+            if inserted { return .acquired }
+            for try await row in try await connection.query(
+                """
+                SELECT request_hash, response_status, response_body, locked_until
+                FROM idempotency_keys WHERE agent_id = \(claim.agentID.rawValue) AND key = \(claim.key) FOR UPDATE
+                """, logger: logger)
+            {
+                let cells = row.makeRandomAccess()
+                let storedHash = try cells["request_hash"].decode(Data.self)
+                guard ConstantTime.equal(storedHash, claim.requestHash) else { return .mismatch }
+                if let status = try cells["response_status"].decode(Int32?.self) {
+                    return .replay(StoredResponse(status: Int(status), body: try cells["response_body"].decode(Data?.self) ?? Data()))
+                }
+                let holder = try cells["locked_until"].decode(Int64?.self) ?? 0
+                if holder > now { return .inProgress }
+            }
+            // The previous holder never finished (it crashed): its mutation committed nothing, so run again.
+            // (If the row vanished meanwhile — released or purged — this updates nothing and the caller runs once.)
+            try await connection.query(
+                "UPDATE idempotency_keys SET locked_until = \(lockedUntil) WHERE agent_id = \(claim.agentID.rawValue) AND key = \(claim.key)",
+                logger: logger)
+            return .acquired
+        }
+    }
+
+    public func releaseIdempotencyKey(_ claim: IdempotencyClaim) async throws {
+        try await transaction { connection in
+            try await connection.query(
+                """
+                DELETE FROM idempotency_keys
+                WHERE agent_id = \(claim.agentID.rawValue) AND key = \(claim.key) AND response_status IS NULL
+                """, logger: logger)
+        }
+    }
+
+    public func purgeIdempotencyKeys(createdBefore date: Date) async throws -> Int {
+        try await transaction { connection in
+            var count = 0
+            for try await _ in try await connection.query(
+                "DELETE FROM idempotency_keys WHERE created_at < \(date.unixSeconds) RETURNING key", logger: logger)
+            {
+                count += 1
+            }
+            return count
+        }
+    }
+
+    /// Stores the response for replay, in the caller's transaction.
+    func complete<Value>(_ completion: IdempotencyCompletion<Value>, with value: Value, on connection: PostgresConnection) async throws {
+        let response = try completion.render(value)
+        try await connection.query(
+            """
+            UPDATE idempotency_keys SET response_status = \(Int32(response.status)), response_body = \(response.body), locked_until = NULL
+            WHERE agent_id = \(completion.claim.agentID.rawValue) AND key = \(completion.claim.key)
+            """, logger: logger)
+    }
+}

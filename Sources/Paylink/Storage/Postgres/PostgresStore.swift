@@ -1,0 +1,139 @@
+import Foundation
+import Logging
+import NIOSSL
+import PostgresNIO
+import ServiceLifecycle
+
+/// The store for several instances on one PostgreSQL (SPEC: `PAYLINK_DATABASE_URL`).
+///
+/// Same contract as `SQLiteStore`. Concurrency comes from the database, not from memory:
+/// a link's row is locked (`FOR UPDATE`) while its change and events are written, so `seq`
+/// has no gaps across instances; event-appending transactions also take one advisory lock,
+/// so the store-wide cursor commits in order and a reader never skips an event that commits
+/// late. Each commit with events also sends `NOTIFY paylink_events`: every instance's
+/// `PostgresEventListener` rings its doorbell, and streams re-read the table.
+public final class PostgresStore: PaylinkStore, Service {
+    let client: PostgresClient
+    let doorbell: EventDoorbell?
+    let logger: Logger
+    /// A schema of its own (tests); nil uses the connection's default search_path.
+    let schema: String?
+    let configuration: PostgresClient.Configuration
+
+    static let notificationChannel = "paylink_events"
+    /// Serialises event appends store-wide so cursor order is commit order.
+    static let appendLockKey: Int64 = 0x7061_796c_696e_6b01
+
+    public init(url: String, schema: String? = nil, doorbell: EventDoorbell? = nil, logger: Logger) throws {
+        var configuration = try Self.configuration(url: url)
+        if let schema {
+            configuration.options.additionalStartupParameters.append(("search_path", schema))
+        }
+        self.configuration = configuration
+        self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.doorbell = doorbell
+        self.logger = logger
+        self.schema = schema
+    }
+
+    /// Runs the connection pool; a `Service` in the application's group.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown { await self.client.run() }
+    }
+
+    /// Parses `postgres://user:pass@host:port/db?sslmode=disable|prefer|require|verify-full`.
+    static func configuration(url: String) throws -> PostgresClient.Configuration {
+        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
+            let host = components.host, !host.isEmpty
+        else { throw ConfigurationError.invalid("databaseUrl must look like postgres://user:password@host:5432/database") }
+        let sslmode = components.queryItems?.first { $0.name == "sslmode" }?.value ?? "prefer"
+        var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+        let tls: PostgresClient.Configuration.TLS
+        switch sslmode {
+        case "disable": tls = .disable
+        case "prefer", "allow":
+            // libpq semantics: prefer encrypts if offered but does not verify the server.
+            tlsConfiguration.certificateVerification = .none
+            tls = .prefer(tlsConfiguration)
+        case "require":
+            tlsConfiguration.certificateVerification = .none
+            tls = .require(tlsConfiguration)
+        case "verify-ca", "verify-full":
+            tls = .require(tlsConfiguration)
+        default: throw ConfigurationError.invalid("sslmode must be disable, prefer, require, verify-ca or verify-full")
+        }
+        let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
+        var configuration = PostgresClient.Configuration(
+            host: host, port: components.port ?? 5432, username: components.user ?? "postgres",
+            password: components.password?.removingPercentEncoding, database: database.isEmpty ? nil : database, tls: tls)
+        configuration.options.maximumConnections = 20
+        return configuration
+    }
+
+    public func migrate() async throws {
+        try await guarded {
+            try await client.withConnection { connection in
+                if let schema = self.schema {
+                    try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(schema)\""), logger: self.logger)
+                }
+                try await PostgresMigrations.apply(on: connection, logger: self.logger)
+            }
+        }
+    }
+
+    public func checkReady() async throws {
+        try await guarded {
+            let missing = try await client.withConnection { connection in
+                try await PostgresMigrations.pending(on: connection, logger: self.logger)
+            }
+            guard missing.isEmpty else { throw StoreError.unavailable("migrations are not applied") }
+        }
+    }
+
+    /// Runs `body` in a transaction and maps connection failures to `StoreError.unavailable`.
+    func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await guarded {
+            try await client.withConnection { connection in
+                try await connection.query("BEGIN", logger: logger)
+                do {
+                    let result = try await body(connection)
+                    try await connection.query("COMMIT", logger: logger)
+                    return result
+                } catch {
+                    _ = try? await connection.query("ROLLBACK", logger: logger)
+                    throw error
+                }
+            }
+        }
+    }
+
+    func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await guarded { try await client.withConnection(body) }
+    }
+
+    /// Database and network failures become `StoreError.unavailable` (503 with Retry-After);
+    /// the store's own errors pass through.
+    func guarded<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as StoreError {
+            throw error
+        } catch let error as PSQLError {
+            if error.code == .server, let state = error.serverInfo?[.sqlState], state.hasPrefix("23") {
+                throw StoreError.duplicate
+            }
+            logger.warning("database unavailable", metadata: ["error.code": "\(error.code)", "sqlstate": "\(error.serverInfo?[.sqlState] ?? "")"])
+            throw StoreError.unavailable("database error \(error.code)")
+        } catch let error as any APIErrorConvertible {
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            // Connection-level failures (NIO channel errors, pool closed) surface as other error types.
+            if String(reflecting: type(of: error)).contains("NIO") || String(reflecting: type(of: error)).contains("Pool") {
+                throw StoreError.unavailable("database connection failed")
+            }
+            throw error
+        }
+    }
+}
