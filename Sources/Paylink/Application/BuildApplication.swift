@@ -35,7 +35,9 @@ public struct PaylinkRuntime: Sendable {
         let store: any PaylinkStore
         var services: [any Service] = []
         if let url = configuration.databaseURL {
-            let postgres = try PostgresStore(url: url, schema: configuration.databaseSchema, doorbell: doorbell, logger: logger)
+            let postgres = try PostgresStore(
+                url: url, schema: configuration.databaseSchema, leaseTimeout: configuration.databaseTimeout, doorbell: doorbell,
+                logger: logger)
             store = postgres
             services = [postgres, PostgresEventListener(store: postgres, doorbell: doorbell, logger: logger)]
         } else {

@@ -18,6 +18,8 @@ public struct PaylinkConfiguration: Sendable {
     public var databaseURL: String?
     /// PostgreSQL schema to use (search_path); nil for the server's default. Tests use one per test.
     public var databaseSchema: String?
+    /// How long a request waits for a PostgreSQL connection before answering 503.
+    public var databaseTimeout: Duration = .seconds(5)
     public var tlsCertificatePath: String?
     public var tlsKeyPath: String?
     /// Plain HTTP, only for running behind a TLS-terminating proxy.
@@ -50,6 +52,7 @@ public struct PaylinkConfiguration: Sendable {
         ("publicUrl", "base of the links' url (default https://HOST:PORT)"),
         ("databaseUrl", "postgres://… selects PostgreSQL; unset means SQLite in the data dir"),
         ("databaseSchema", "PostgreSQL schema (search_path) to keep Paylink's tables in (default: the server's)"),
+        ("databaseTimeoutSeconds", "how long a request waits for a PostgreSQL connection before a 503 (default 5)"),
         ("tlsCert", "certificate chain, PEM (default the development pair in Certificates/)"),
         ("tlsKey", "private key, PEM"),
         ("noTls", "serve plain HTTP; only behind a TLS-terminating proxy (logs a warning)"),
@@ -145,6 +148,7 @@ public struct PaylinkConfiguration: Sendable {
             maxBodyBytes = value
         }
         if let value = try seconds("heartbeatSeconds") { heartbeatInterval = value }
+        if let value = try seconds("databaseTimeoutSeconds") { databaseTimeout = value }
         if let value = try seconds("expirySweepSeconds") { expirySweepInterval = value }
         if let value = string("logLevel") {
             guard let level = Logger.Level(rawValue: value.lowercased()) else {

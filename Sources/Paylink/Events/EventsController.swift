@@ -54,10 +54,10 @@ struct EventsController: Sendable {
 
     /// Where a stream starts: `Last-Event-ID` (a reconnect), else `?after=`, else the beginning.
     static func resumeCursor(_ request: Request) throws -> Int64 {
+        let query = try ListQuery(request.uri.queryParameters, allowed: ["after"])
         if let header = request.headers[.lastEventID] {
             return try cursor(header.trimmingCharacters(in: CharacterSet.whitespaces), param: "Last-Event-ID")
         }
-        let query = try ListQuery(request.uri.queryParameters, allowed: ["after"])
         return try cursor(query.value("after"), param: "after")
     }
 

@@ -27,7 +27,21 @@ struct PaymentPageController: Sendable {
         router.get("p/:token", use: page)
     }
 
+    /// The customer always gets a page, never a JSON error: a storage outage is a 503 page.
     @Sendable func page(_ request: Request, context: PaylinkRequestContext) async throws -> Response {
+        do {
+            return try await linkPage(context)
+        } catch {
+            context.logger.error("payment page failed", metadata: ["error.type": "\(type(of: error))"])
+            var response = render(status: .serviceUnavailable, strings: .forLocale("en")) { strings in
+                ["title": strings.unavailableTitle, "message": strings.unavailableBody]
+            }
+            response.headers[.retryAfter] = "5"
+            return response
+        }
+    }
+
+    private func linkPage(_ context: PaylinkRequestContext) async throws -> Response {
         let presented = context.parameters.get("token") ?? ""
         guard let token = try await keyRing.verify(presented), let link = try await store.link(tokenNonce: token.nonce) else {
             return render(status: .notFound, strings: .forLocale("en")) { strings in

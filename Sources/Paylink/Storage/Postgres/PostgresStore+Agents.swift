@@ -10,12 +10,12 @@ extension PostgresStore {
                 """
                 INSERT INTO agents (id, name, role, disabled, created_at)
                 VALUES (\(agent.id.rawValue), \(agent.name), \(agent.role.rawValue), \(agent.disabled), \(agent.createdAt.unixSeconds))
-                """, logger: logger)
+                """, logger: self.logger)
             try await connection.query(
                 """
                 INSERT INTO api_keys (lookup_id, agent_id, digest, created_at)
                 VALUES (\(lookupID), \(agent.id.rawValue), \(digest), \(agent.createdAt.unixSeconds))
-                """, logger: logger)
+                """, logger: self.logger)
         }
     }
 
@@ -25,7 +25,7 @@ extension PostgresStore {
                 """
                 SELECT agents.*, api_keys.digest AS key_digest FROM api_keys
                 JOIN agents ON agents.id = api_keys.agent_id WHERE api_keys.lookup_id = \(lookupID)
-                """, logger: logger)
+                """, logger: self.logger)
             for try await row in rows {
                 let cells = row.makeRandomAccess()
                 return (try Self.agent(cells), try cells["key_digest"].decode(Data.self))
@@ -37,7 +37,7 @@ extension PostgresStore {
     public func agents() async throws -> [Agent] {
         try await read { connection in
             var agents: [Agent] = []
-            for try await row in try await connection.query("SELECT * FROM agents ORDER BY created_at, id", logger: logger) {
+            for try await row in try await connection.query("SELECT * FROM agents ORDER BY created_at, id", logger: self.logger) {
                 agents.append(try Self.agent(row.makeRandomAccess()))
             }
             return agents
@@ -47,7 +47,7 @@ extension PostgresStore {
     public func setAgentDisabled(_ id: AgentID, disabled: Bool) async throws -> Agent? {
         try await transaction { connection in
             for try await row in try await connection.query(
-                "UPDATE agents SET disabled = \(disabled) WHERE id = \(id.rawValue) RETURNING *", logger: logger)
+                "UPDATE agents SET disabled = \(disabled) WHERE id = \(id.rawValue) RETURNING *", logger: self.logger)
             {
                 return try Self.agent(row.makeRandomAccess())
             }
@@ -68,7 +68,7 @@ extension PostgresStore {
     public func signingKeys() async throws -> [StoredSigningKey] {
         try await read { connection in
             var keys: [StoredSigningKey] = []
-            for try await row in try await connection.query("SELECT * FROM signing_keys ORDER BY id", logger: logger) {
+            for try await row in try await connection.query("SELECT * FROM signing_keys ORDER BY id", logger: self.logger) {
                 keys.append(try Self.signingKey(row.makeRandomAccess()))
             }
             return keys
@@ -77,12 +77,12 @@ extension PostgresStore {
 
     public func insertSigningKey(sealedSecret: Data, createdAt: Date) async throws -> StoredSigningKey {
         try await transaction { connection in
-            try await connection.query("UPDATE signing_keys SET status = 'active' WHERE status = 'current'", logger: logger)
+            try await connection.query("UPDATE signing_keys SET status = 'active' WHERE status = 'current'", logger: self.logger)
             for try await row in try await connection.query(
                 """
                 INSERT INTO signing_keys (sealed_secret, status, created_at)
                 VALUES (\(sealedSecret), 'current', \(createdAt.unixSeconds)) RETURNING *
-                """, logger: logger)
+                """, logger: self.logger)
             {
                 return try Self.signingKey(row.makeRandomAccess())
             }
@@ -94,8 +94,8 @@ extension PostgresStore {
         try await transaction { connection in
             try await connection.query(
                 "UPDATE signing_keys SET status = 'retired', retired_at = \(date.unixSeconds) WHERE id = \(id) AND status != 'retired'",
-                logger: logger)
-            for try await row in try await connection.query("SELECT * FROM signing_keys WHERE id = \(id)", logger: logger) {
+                logger: self.logger)
+            for try await row in try await connection.query("SELECT * FROM signing_keys WHERE id = \(id)", logger: self.logger) {
                 return try Self.signingKey(row.makeRandomAccess())
             }
             return nil

@@ -13,7 +13,7 @@ extension PostgresStore {
                 INSERT INTO idempotency_keys (agent_id, key, request_hash, created_at, locked_until)
                 VALUES (\(claim.agentID.rawValue), \(claim.key), \(claim.requestHash), \(now), \(lockedUntil))
                 ON CONFLICT DO NOTHING RETURNING key
-                """, logger: logger)
+                """, logger: self.logger)
             {
                 inserted = true
             }
@@ -22,7 +22,7 @@ extension PostgresStore {
                 """
                 SELECT request_hash, response_status, response_body, locked_until
                 FROM idempotency_keys WHERE agent_id = \(claim.agentID.rawValue) AND key = \(claim.key) FOR UPDATE
-                """, logger: logger)
+                """, logger: self.logger)
             {
                 let cells = row.makeRandomAccess()
                 let storedHash = try cells["request_hash"].decode(Data.self)
@@ -37,7 +37,7 @@ extension PostgresStore {
             // (If the row vanished meanwhile — released or purged — this updates nothing and the caller runs once.)
             try await connection.query(
                 "UPDATE idempotency_keys SET locked_until = \(lockedUntil) WHERE agent_id = \(claim.agentID.rawValue) AND key = \(claim.key)",
-                logger: logger)
+                logger: self.logger)
             return .acquired
         }
     }
@@ -48,7 +48,7 @@ extension PostgresStore {
                 """
                 DELETE FROM idempotency_keys
                 WHERE agent_id = \(claim.agentID.rawValue) AND key = \(claim.key) AND response_status IS NULL
-                """, logger: logger)
+                """, logger: self.logger)
         }
     }
 
@@ -56,7 +56,7 @@ extension PostgresStore {
         try await transaction { connection in
             var count = 0
             for try await _ in try await connection.query(
-                "DELETE FROM idempotency_keys WHERE created_at < \(date.unixSeconds) RETURNING key", logger: logger)
+                "DELETE FROM idempotency_keys WHERE created_at < \(date.unixSeconds) RETURNING key", logger: self.logger)
             {
                 count += 1
             }
@@ -71,6 +71,6 @@ extension PostgresStore {
             """
             UPDATE idempotency_keys SET response_status = \(Int32(response.status)), response_body = \(response.body), locked_until = NULL
             WHERE agent_id = \(completion.claim.agentID.rawValue) AND key = \(completion.claim.key)
-            """, logger: logger)
+            """, logger: self.logger)
     }
 }

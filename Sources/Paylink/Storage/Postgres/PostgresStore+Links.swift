@@ -15,12 +15,12 @@ extension PostgresStore {
                     \(link.description), \(link.locale), \(link.expiresAt.unixSeconds), \(link.createdAt.unixSeconds),
                     \(link.customer?.name), \(link.customer?.email), \(link.customer?.phone), \(metadata),
                     \(link.conversation?.channel), \(link.conversation?.id), \(link.amountRefunded), 1)
-                """, logger: logger)
+                """, logger: self.logger)
             // The row already counts its first event (last_seq 1); `append` numbers from the value passed in.
-            let events = try await append([event], to: link, on: connection)
+            let events = try await self.append([event], to: link, on: connection)
             var stored = link
             stored.lastSeq = events.last!.seq
-            if let idempotency { try await complete(idempotency, with: stored, on: connection) }
+            if let idempotency { try await self.complete(idempotency, with: stored, on: connection) }
             return events[0]
         }
         doorbell?.ring(appended: [appended])
@@ -31,24 +31,26 @@ extension PostgresStore {
         _ id: LinkID, scope: AgentScope, idempotency: IdempotencyCompletion<Link>?,
         transform: @Sendable (inout Link) throws -> [EventDraft]
     ) async throws -> (Link, [Event]) {
-        let result = try await transaction { connection in
+        let result = try await withoutActuallyEscaping(transform) { transform in
+          try await transaction { connection in
             var current: Link?
-            for try await row in try await connection.query("SELECT * FROM links WHERE id = \(id.rawValue) FOR UPDATE", logger: logger) {
+            for try await row in try await connection.query("SELECT * FROM links WHERE id = \(id.rawValue) FOR UPDATE", logger: self.logger) {
                 current = try Self.link(row.makeRandomAccess())
             }
             guard let current, scope.permits(current.agentID) else { throw StoreError.notFound }
             var updated = current
             let drafts = try transform(&updated)
-            let events = try await append(drafts, to: current, on: connection)
+            let events = try await self.append(drafts, to: current, on: connection)
             updated.lastSeq = events.last?.seq ?? current.lastSeq
             try await connection.query(
                 """
                 UPDATE links SET status = \(updated.status.rawValue), expires_at = \(updated.expiresAt.unixSeconds),
                     amount_refunded = \(updated.amountRefunded), last_seq = \(Int32(updated.lastSeq))
                 WHERE id = \(id.rawValue)
-                """, logger: logger)
-            if let idempotency { try await complete(idempotency, with: updated, on: connection) }
+                """, logger: self.logger)
+            if let idempotency { try await self.complete(idempotency, with: updated, on: connection) }
             return (updated, events)
+          }
         }
         if !result.1.isEmpty { doorbell?.ring(appended: result.1) }
         return result
@@ -58,7 +60,7 @@ extension PostgresStore {
     /// store-wide append lock so cursors become visible in order, and notifies other instances on commit.
     func append(_ drafts: [EventDraft], to link: Link, on connection: PostgresConnection) async throws -> [Event] {
         guard !drafts.isEmpty else { return [] }
-        try await connection.query("SELECT pg_advisory_xact_lock(\(Self.appendLockKey))", logger: logger)
+        try await connection.query("SELECT pg_advisory_xact_lock(\(Self.appendLockKey))", logger: self.logger)
         var seq = link.lastSeq
         var events: [Event] = []
         for draft in drafts {
@@ -72,7 +74,7 @@ extension PostgresStore {
                 VALUES (\(id.rawValue), \(link.id.rawValue), \(link.agentID.rawValue), \(Int32(seq)), \(draft.type.rawValue),
                     \(draft.createdAt.unixSeconds), \(data))
                 RETURNING cursor
-                """, logger: logger
+                """, logger: self.logger
             ).decode(Int64.self) {
                 cursor = value
             }
@@ -81,13 +83,13 @@ extension PostgresStore {
                     id: id, linkID: link.id, agentID: link.agentID, seq: seq, cursor: cursor, type: draft.type,
                     createdAt: Date(unixSeconds: draft.createdAt.unixSeconds), data: draft.data))
         }
-        try await connection.query("SELECT pg_notify(\(Self.notificationChannel), '')", logger: logger)
+        try await connection.query("SELECT pg_notify(\(Self.notificationChannel), '')", logger: self.logger)
         return events
     }
 
     public func link(_ id: LinkID, scope: AgentScope) async throws -> Link? {
         try await read { connection in
-            for try await row in try await connection.query("SELECT * FROM links WHERE id = \(id.rawValue)", logger: logger) {
+            for try await row in try await connection.query("SELECT * FROM links WHERE id = \(id.rawValue)", logger: self.logger) {
                 let link = try Self.link(row.makeRandomAccess())
                 return link.flatMap { scope.permits($0.agentID) ? $0 : nil }
             }
@@ -97,7 +99,7 @@ extension PostgresStore {
 
     public func link(tokenNonce: Data) async throws -> Link? {
         try await read { connection in
-            for try await row in try await connection.query("SELECT * FROM links WHERE token_nonce = \(tokenNonce)", logger: logger) {
+            for try await row in try await connection.query("SELECT * FROM links WHERE token_nonce = \(tokenNonce)", logger: self.logger) {
                 return try Self.link(row.makeRandomAccess())
             }
             return nil
@@ -132,7 +134,7 @@ extension PostgresStore {
             sql.sql += " ORDER BY row_seq DESC LIMIT $\(bindings.count)"
             sql.binds = bindings
             var links: [Link] = []
-            for try await row in try await connection.query(sql, logger: logger) {
+            for try await row in try await connection.query(sql, logger: self.logger) {
                 if let link = try Self.link(row.makeRandomAccess()) { links.append(link) }
             }
             return (Array(links.prefix(query.limit)), links.count > query.limit)
@@ -146,7 +148,7 @@ extension PostgresStore {
                 """
                 SELECT id FROM links WHERE status = 'open' AND expires_at <= \(date.unixSeconds)
                 ORDER BY expires_at LIMIT \(Int64(limit))
-                """, logger: logger
+                """, logger: self.logger
             ).decode(String.self) {
                 ids.append(LinkID(trusted: id))
             }
@@ -159,7 +161,7 @@ extension PostgresStore {
             try await Self.events(
                 connection.query(
                     "SELECT * FROM events WHERE link_id = \(link.rawValue) AND seq > \(Int32(afterSeq)) ORDER BY seq LIMIT \(Int64(limit))",
-                    logger: logger))
+                    logger: self.logger))
         }
     }
 
@@ -169,14 +171,14 @@ extension PostgresStore {
             case .all:
                 try await Self.events(
                     connection.query(
-                        "SELECT * FROM events WHERE cursor > \(afterCursor) ORDER BY cursor LIMIT \(Int64(limit))", logger: logger))
+                        "SELECT * FROM events WHERE cursor > \(afterCursor) ORDER BY cursor LIMIT \(Int64(limit))", logger: self.logger))
             case .own(let agent):
                 try await Self.events(
                     connection.query(
                         """
                         SELECT * FROM events WHERE agent_id = \(agent.rawValue) AND cursor > \(afterCursor)
                         ORDER BY cursor LIMIT \(Int64(limit))
-                        """, logger: logger))
+                        """, logger: self.logger))
             }
         }
     }

@@ -3,6 +3,7 @@ import Logging
 import NIOSSL
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// The store for several instances on one PostgreSQL (SPEC: `PAYLINK_DATABASE_URL`).
 ///
@@ -19,12 +20,16 @@ public final class PostgresStore: PaylinkStore, Service {
     /// A schema of its own (tests); nil uses the connection's default search_path.
     let schema: String?
     let configuration: PostgresClient.Configuration
+    /// How long a request waits for a database connection before answering 503.
+    let leaseTimeout: Duration
 
     static let notificationChannel = "paylink_events"
     /// Serialises event appends store-wide so cursor order is commit order.
     static let appendLockKey: Int64 = 0x7061_796c_696e_6b01
 
-    public init(url: String, schema: String? = nil, doorbell: EventDoorbell? = nil, logger: Logger) throws {
+    public init(
+        url: String, schema: String? = nil, leaseTimeout: Duration = .seconds(5), doorbell: EventDoorbell? = nil, logger: Logger
+    ) throws {
         var configuration = try Self.configuration(url: url)
         if let schema {
             configuration.options.additionalStartupParameters.append(("search_path", schema))
@@ -34,6 +39,7 @@ public final class PostgresStore: PaylinkStore, Service {
         self.doorbell = doorbell
         self.logger = logger
         self.schema = schema
+        self.leaseTimeout = leaseTimeout
     }
 
     /// Runs the connection pool; a `Service` in the application's group.
@@ -72,7 +78,7 @@ public final class PostgresStore: PaylinkStore, Service {
 
     public func migrate() async throws {
         try await guarded {
-            try await client.withConnection { connection in
+            try await self.withLease { connection in
                 if let schema = self.schema {
                     try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(schema)\""), logger: self.logger)
                 }
@@ -83,7 +89,7 @@ public final class PostgresStore: PaylinkStore, Service {
 
     public func checkReady() async throws {
         try await guarded {
-            let missing = try await client.withConnection { connection in
+            let missing = try await self.withLease { connection in
                 try await PostgresMigrations.pending(on: connection, logger: self.logger)
             }
             guard missing.isEmpty else { throw StoreError.unavailable("migrations are not applied") }
@@ -91,24 +97,51 @@ public final class PostgresStore: PaylinkStore, Service {
     }
 
     /// Runs `body` in a transaction and maps connection failures to `StoreError.unavailable`.
-    func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await guarded {
-            try await client.withConnection { connection in
-                try await connection.query("BEGIN", logger: logger)
+            try await self.withLease { connection in
+                try await connection.query("BEGIN", logger: self.logger)
                 do {
                     let result = try await body(connection)
-                    try await connection.query("COMMIT", logger: logger)
+                    try await connection.query("COMMIT", logger: self.logger)
                     return result
                 } catch {
-                    _ = try? await connection.query("ROLLBACK", logger: logger)
+                    _ = try? await connection.query("ROLLBACK", logger: self.logger)
                     throw error
                 }
             }
         }
     }
 
-    func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await guarded { try await client.withConnection(body) }
+    func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await guarded { try await self.withLease(body) }
+    }
+
+    /// Leases a connection, giving up after `leaseTimeout` if none can be had (database down),
+    /// so requests answer 503 promptly instead of queueing behind a dead pool. Only the wait
+    /// for a connection is bounded: once leased, work is never cut off mid-transaction.
+    func withLease<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let leased = LeaseFlag()
+        let timeout = leaseTimeout
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await self.client.withConnection { connection in
+                    leased.set()
+                    return try await body(connection)
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                if !leased.isSet { throw StoreError.unavailable("no database connection within \(timeout)") }
+                try await Task.sleep(for: .seconds(86_400))
+                return nil
+            }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let result { return result }
+            }
+            throw CancellationError()
+        }
     }
 
     /// Database and network failures become `StoreError.unavailable` (503 with Retry-After);
@@ -136,4 +169,11 @@ public final class PostgresStore: PaylinkStore, Service {
             throw error
         }
     }
+}
+
+/// Whether a lease was granted; set once from the leasing task, read by the timer.
+final class LeaseFlag: Sendable {
+    private let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
 }

@@ -1,0 +1,141 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import HummingbirdTesting
+import Testing
+
+@testable import Paylink
+
+/// Two `paylink serve` instances on one PostgreSQL, driven over real HTTP: what one writes,
+/// the other streams; ordering and exactly-once hold whichever instance a request lands on.
+@Suite(
+    "Several instances on PostgreSQL",
+    .enabled(if: ProcessInfo.processInfo.environment["PAYLINK_TEST_DATABASE_URL"] != nil, "needs PAYLINK_TEST_DATABASE_URL"))
+struct MultiInstanceTests {
+    /// Runs `body` with two live instances sharing one database.
+    static func withTwoInstances(
+        _ body: @Sendable (_ paylink: TestPaylink, _ a: any TestClientProtocol, _ b: any TestClientProtocol) async throws -> Void
+    ) async throws {
+        let paylink = try await TestPaylink.make(.postgres)
+        defer { paylink.cleanUp() }
+        let second = paylink.secondInstance()
+        try await paylink.test(.live) { a in
+            try await second.test(.live) { b in
+                try await body(paylink, a, b)
+            }
+        }
+    }
+
+    @Test func eventWrittenOnBIsStreamedByA() async throws {
+        try await Self.withTwoInstances { paylink, a, b in
+            let stream = SSEClient(url: "http://127.0.0.1:\(a.port!)/v1/events/stream", key: paylink.supervisor, client: .shared)
+            #expect(await stream.wait { $0.comments.contains("heartbeat") || $0.status == 200 })
+            let id = try await b.createLink(key: paylink.agent)["id"] as! String
+            #expect(await stream.wait { $0.messages.contains { $0.data.contains(id) && $0.event == "link.created" } })
+            try await b.send(.post, "/v1/links/\(id)/cancel", key: paylink.agent)
+            #expect(await stream.wait { $0.messages.contains { $0.event == "link.cancelled" } })
+            // Resume on B from A's last id: nothing missed, nothing twice.
+            let resumed = SSEClient(
+                url: "http://127.0.0.1:\(b.port!)/v1/events/stream", key: paylink.supervisor, lastEventID: stream.messages[0].id,
+                client: .shared)
+            #expect(await resumed.wait { $0.messages.map(\.event) == ["link.cancelled"] })
+            stream.disconnect()
+            resumed.disconnect()
+        }
+    }
+
+    @Test func concurrentWritesOnBothInstancesKeepSeqGapless() async throws {
+        try await Self.withTwoInstances { paylink, a, b in
+            let id = try await a.createLink(key: paylink.agent, #"{"amount": 100, "currency": "EUR", "reference": "r", "expires_in": 300}"#)["id"] as! String
+            let stream = SSEClient(url: "http://127.0.0.1:\(b.port!)/v1/links/\(id)/events/stream", key: paylink.agent, client: .shared)
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for index in 0..<30 {
+                    let client = index.isMultiple(of: 2) ? a : b
+                    group.addTask {
+                        Int(try await client.send(.post, "/v1/links/\(id)/extend", key: paylink.agent, json: #"{"expires_in": 300}"#).status.code)
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.allSatisfy { $0 == 200 })
+            let events = try await b.send(.get, "/v1/links/\(id)/events?limit=100", key: paylink.agent).jsonObject()["data"] as! [[String: Any]]
+            #expect(events.map { $0["seq"] as! Int } == Array(1...31))
+            #expect(await stream.wait { $0.ids == Array(1...31) }, "the stream on B sees every event once, in order")
+            stream.disconnect()
+        }
+    }
+
+    @Test func anIdempotencyKeyIsHonouredOnWhicheverInstanceGetsTheRetry() async throws {
+        try await Self.withTwoInstances { paylink, a, b in
+            let body = #"{"amount": 1999, "currency": "GBP", "reference": "retry"}"#
+            for round in 0..<5 {
+                let responses = try await withThrowingTaskGroup(of: (Int, String).self) { group in
+                    for client in [a, b] {
+                        group.addTask {
+                            let response = try await client.send(.post, "/v1/links", key: paylink.agent, json: body, headers: ["Idempotency-Key": "r-\(round)"])
+                            return (Int(response.status.code), response.text)
+                        }
+                    }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+                #expect(responses.contains { $0.0 == 201 })
+                #expect(responses.allSatisfy { $0.0 == 201 || $0.0 == 409 })
+                let created = Set(responses.filter { $0.0 == 201 }.map(\.1))
+                #expect(created.count == 1, "a replay on the other instance is byte-for-byte the original")
+                // A later retry on either instance replays.
+                let replay = try await b.send(.post, "/v1/links", key: paylink.agent, json: body, headers: ["Idempotency-Key": "r-\(round)"])
+                #expect(replay.status == .created)
+                #expect(created.contains(replay.text))
+            }
+            let list = try await a.send(.get, "/v1/links?limit=100", key: paylink.agent).jsonObject()
+            #expect((list["data"] as! [Any]).count == 5)
+        }
+    }
+
+    @Test func expiryRunsOnceAcrossInstances() async throws {
+        try await Self.withTwoInstances { paylink, a, b in
+            var ids: [String] = []
+            for _ in 0..<10 {
+                ids.append(try await a.createLink(key: paylink.agent, #"{"amount": 100, "currency": "EUR", "reference": "r", "expires_in": 300}"#)["id"] as! String)
+            }
+            paylink.clock.advance(by: 301)  // both instances share this clock, so both sweepers race
+            for id in ids {
+                var types: [String] = []
+                for _ in 0..<50 {
+                    types = (try await b.send(.get, "/v1/links/\(id)/events", key: paylink.agent).jsonObject()["data"] as! [[String: Any]]).map { $0["type"] as! String }
+                    if types.count >= 2 { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                try await Task.sleep(for: .milliseconds(50))
+                types = (try await a.send(.get, "/v1/links/\(id)/events", key: paylink.agent).jsonObject()["data"] as! [[String: Any]]).map { $0["type"] as! String }
+                #expect(types == ["link.created", "link.expired"])
+            }
+        }
+    }
+
+    @Test func losingTheDatabaseAnswers503AndReadinessFails() async throws {
+        // An instance whose database is not there: readiness says so and requests get a clear 503.
+        let paylink = try await TestPaylink.make(.postgres)
+        defer { paylink.cleanUp() }
+        var unreachable = paylink
+        unreachable.configuration.databaseURL = "postgres://paylink@127.0.0.1:1/paylink_test?sslmode=disable"
+        unreachable.configuration.databaseTimeout = .seconds(1)
+        var quiet = Logger(label: "paylink-test")
+        quiet.logLevel = .error
+        let runtime = try PaylinkRuntime.make(unreachable.configuration, clock: paylink.clock, logger: quiet)
+        let router = try buildRouter(runtime)
+        let app = Application(router: router, services: runtime.services)
+        try await app.test(.router) { client in
+            let ready = try await client.send(.get, "/readyz", key: nil)
+            #expect(ready.status == .serviceUnavailable)
+            let create = try await client.send(.get, "/v1/links", key: paylink.agent)
+            #expect(create.status == .serviceUnavailable)
+            #expect(create.errorCode == "storage_unavailable")
+            #expect(create.headers[.retryAfter] != nil)
+            let page = try await client.send(.get, "/p/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", key: nil)
+            #expect(page.status == .serviceUnavailable)
+            #expect(page.headers[.contentType]?.hasPrefix("text/html") == true, "customers get a page, not JSON")
+        }
+    }
+}
