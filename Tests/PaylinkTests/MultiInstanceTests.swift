@@ -114,6 +114,42 @@ struct MultiInstanceTests {
         }
     }
 
+    @Test func theServiceRecoversByItselfWhenTheDatabaseReturns() async throws {
+        let paylink = try await TestPaylink.make(.postgres)
+        defer { paylink.cleanUp() }
+        let url = try #require(URLComponents(string: paylink.configuration.databaseURL!))
+        let proxy = try await TCPProxy(to: url.port!)
+        var viaProxy = paylink
+        var proxied = url
+        proxied.port = proxy.port
+        viaProxy.configuration.databaseURL = proxied.string
+        viaProxy.configuration.databaseTimeout = .seconds(1)
+        try await viaProxy.test(.live) { client in
+            #expect(try await client.send(.get, "/readyz", key: nil).status == .ok)
+            _ = try await client.createLink(key: paylink.agent)
+
+            proxy.cut()
+            var sawOutage = false
+            for _ in 0..<20 where !sawOutage {
+                let ready = try await client.send(.get, "/readyz", key: nil)
+                let list = try await client.send(.get, "/v1/links", key: paylink.agent)
+                sawOutage = ready.status == .serviceUnavailable && list.errorCode == "storage_unavailable"
+            }
+            #expect(sawOutage, "readiness fails and requests answer 503 while the database is gone")
+
+            proxy.restore()
+            var recovered = false
+            for _ in 0..<50 where !recovered {
+                recovered = try await client.send(.get, "/readyz", key: nil).status == .ok
+                if !recovered { try await Task.sleep(for: .milliseconds(200)) }
+            }
+            #expect(recovered, "no restart needed")
+            let list = try await client.send(.get, "/v1/links", key: paylink.agent).jsonObject()
+            #expect((list["data"] as? [Any])?.count == 1, "what was acknowledged before the outage is still there")
+        }
+        try await proxy.close()
+    }
+
     @Test func losingTheDatabaseAnswers503AndReadinessFails() async throws {
         // An instance whose database is not there: readiness says so and requests get a clear 503.
         let paylink = try await TestPaylink.make(.postgres)

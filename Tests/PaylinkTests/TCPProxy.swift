@@ -1,0 +1,72 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A loopback TCP proxy a test can cut and restore, to play a database that goes away and
+/// comes back. Cutting closes every open connection and refuses new ones.
+final class TCPProxy: Sendable {
+    private let server: any Channel
+    private let state = Mutex<(up: Bool, connections: [any Channel])>((true, []))
+    let port: Int
+
+    init(to targetPort: Int) async throws {
+        let box = ProxyBox()
+        server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { inbound in
+                guard let proxy = box.proxy, proxy.isUp else { return inbound.close() }
+                return ClientBootstrap(group: inbound.eventLoop).connect(host: "127.0.0.1", port: targetPort).flatMap { outbound in
+                    proxy.track(inbound, outbound)
+                    return inbound.pipeline.addHandler(Relay(peer: outbound)).flatMap {
+                        outbound.pipeline.addHandler(Relay(peer: inbound))
+                    }
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        port = server.localAddress!.port!
+        box.proxy = self
+    }
+
+    fileprivate var isUp: Bool { state.withLock { $0.up } }
+
+    fileprivate func track(_ channels: any Channel...) {
+        state.withLock { $0.connections += channels }
+    }
+
+    func cut() {
+        let open = state.withLock { state in
+            state.up = false
+            defer { state.connections = [] }
+            return state.connections
+        }
+        for channel in open { channel.close(promise: nil) }
+    }
+
+    func restore() { state.withLock { $0.up = true } }
+
+    func close() async throws { try await server.close() }
+}
+
+private final class ProxyBox: @unchecked Sendable {
+    // Set once, right after bind and before any connection can be accepted by a test.
+    var proxy: TCPProxy?
+}
+
+/// Copies bytes to the peer channel and closes it when this side closes.
+private final class Relay: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    let peer: any Channel
+    init(peer: any Channel) { self.peer = peer }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        peer.writeAndFlush(data, promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        peer.close(promise: nil)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
