@@ -5,12 +5,15 @@ import ServiceLifecycle
 /// Marks open links expired soon after `expires_at` and prunes idempotency records older
 /// than 24 h. It works from the database, not from timers held in memory, so links that
 /// expired while the service was down are expired on the first pass after start.
-struct LinkExpiryService: Service {
+struct LinkExpiryService: Service, CustomStringConvertible {
     let links: LinkService
     let store: any PaylinkStore
     let clock: any WallClock
     let interval: Duration
     let logger: Logger
+
+    /// The name ServiceLifecycle logs (the synthesized one would dump every field).
+    var description: String { "LinkExpiryService" }
 
     func run() async throws {
         try? await cancelWhenGracefulShutdown {

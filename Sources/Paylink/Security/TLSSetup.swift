@@ -10,6 +10,9 @@ enum TLSSetup {
         var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = .tlsv12
         configuration.applicationProtocols = ["http/1.1"]
+        // A client that drops the connection without close_notify (a phone going offline, curl
+        // at exit) must not hold a graceful shutdown for NIOSSL's default 5 s.
+        configuration.shutdownTimeout = .seconds(1)
         return configuration
     }
 }
