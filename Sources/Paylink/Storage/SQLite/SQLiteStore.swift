@@ -11,6 +11,7 @@ public final class SQLiteStore: PaylinkStore {
 
     let pool: DatabasePool
     let doorbell: EventDoorbell?
+    private let groupCommit: SQLiteGroupCommit
 
     /// Opens (creating if needed) the database at `path`. Readers never block the writer.
     public init(path: String, synchronous: Synchronous = .full, doorbell: EventDoorbell? = nil) throws {
@@ -23,6 +24,7 @@ public final class SQLiteStore: PaylinkStore {
         }
         self.pool = try DatabasePool(path: path, configuration: configuration)
         self.doorbell = doorbell
+        self.groupCommit = SQLiteGroupCommit(pool: pool)
     }
 
     public func migrate() async throws {
@@ -35,17 +37,11 @@ public final class SQLiteStore: PaylinkStore {
         guard applied else { throw StoreError.unavailable("migrations are not applied") }
     }
 
-    /// Runs `body` in an IMMEDIATE transaction: with several processes on one file, a deferred
-    /// transaction could fail with SQLITE_BUSY when it upgrades to a write lock.
+    /// Runs `body` atomically (a savepoint in a group-committed IMMEDIATE transaction: with
+    /// several processes on one file, a deferred transaction could fail with SQLITE_BUSY when
+    /// it upgrades to a write lock). Returns only after the commit is durable.
     func writeTransaction<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
-        try await pool.writeWithoutTransaction { db in
-            var result: T?
-            try db.inTransaction(.immediate) {
-                result = try body(db)
-                return .commit
-            }
-            return result!
-        }
+        try await groupCommit.write(body)
     }
 }
 

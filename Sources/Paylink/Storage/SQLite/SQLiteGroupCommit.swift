@@ -1,0 +1,80 @@
+import GRDB
+import Synchronization
+
+/// Group commit for the embedded store: concurrent write transactions that arrive while one
+/// commit is being fsynced are run together in the next transaction, each in its own
+/// savepoint, and all are acknowledged after that one commit.
+///
+/// With `synchronous=FULL` every commit costs an fsync, so committing one request at a time
+/// caps writes at the disk's fsync rate. Batching keeps the guarantee (nobody is told "done"
+/// before their write is on disk) while sharing the fsync. A failing item rolls back only its
+/// own savepoint; the others still commit.
+final class SQLiteGroupCommit: Sendable {
+    private struct Job: Sendable {
+        let body: @Sendable (Database) throws -> any Sendable
+        let continuation: CheckedContinuation<any Sendable, any Error>
+    }
+
+    private struct State {
+        var queue: [Job] = []
+        var draining = false
+    }
+
+    private let pool: DatabasePool
+    private let state = Mutex(State())
+    /// Largest batch, so one transaction never grows without bound under load.
+    static let maximumBatch = 256
+
+    init(pool: DatabasePool) { self.pool = pool }
+
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        let result = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<any Sendable, any Error>) in
+            let lead = state.withLock { state in
+                state.queue.append(Job(body: { try body($0) }, continuation: continuation))
+                if state.draining { return false }
+                state.draining = true
+                return true
+            }
+            if lead { Task { await self.drain() } }
+        }
+        return result as! T
+    }
+
+    /// Commits queued jobs batch by batch until the queue is empty.
+    private func drain() async {
+        while true {
+            let jobs: [Job] = state.withLock { state in
+                let batch = Array(state.queue.prefix(Self.maximumBatch))
+                state.queue.removeFirst(batch.count)
+                if batch.isEmpty { state.draining = false }
+                return batch
+            }
+            if jobs.isEmpty { return }
+            do {
+                let outcomes = try await pool.writeWithoutTransaction { db in
+                    var outcomes: [Result<any Sendable, any Error>] = []
+                    try db.inTransaction(.immediate) {
+                        for job in jobs {
+                            do {
+                                var value: (any Sendable)?
+                                try db.inSavepoint {
+                                    value = try job.body(db)
+                                    return .commit
+                                }
+                                outcomes.append(.success(value!))
+                            } catch {
+                                outcomes.append(.failure(error))
+                            }
+                        }
+                        return .commit
+                    }
+                    return outcomes
+                }
+                for (job, outcome) in zip(jobs, outcomes) { job.continuation.resume(with: outcome) }
+            } catch {
+                // The commit itself failed: nothing in this batch is durable.
+                for job in jobs { job.continuation.resume(throwing: error) }
+            }
+        }
+    }
+}
