@@ -36,7 +36,11 @@ public final class SigningKeyRing: Sendable {
     /// Makes sure a current key exists (first run) and loads the ring.
     public func bootstrap(now: Date) async throws {
         if try await store.signingKeys().contains(where: { $0.status == .current }) == false {
-            _ = try await rotate(now: now)
+            do {
+                _ = try await rotate(now: now)
+            } catch StoreError.duplicate {
+                // Another instance created the first key at the same moment; use theirs.
+            }
         }
         try await reload()
     }
