@@ -1,0 +1,92 @@
+-- wrk script: POST /v1/links with a fresh reference on every request, and count what was not 201.
+--
+--   PAYLINK_LOAD_KEY=plk_… wrk -t2 -c32 -d15s -s scripts/load/create_link.lua https://127.0.0.1:PORT/v1/links
+--
+-- Environment:
+--   PAYLINK_LOAD_KEY          the agent's API key (required), sent as `Authorization: Bearer …`
+--   PAYLINK_LOAD_TAG          makes references (and idempotency keys) unique across runs (default: the time)
+--   PAYLINK_LOAD_IDEMPOTENCY  "1" adds a unique `Idempotency-Key` to every request
+--
+-- Every 201 is a committed create: the link row and its `link.created` event were committed
+-- before the response was written, and fsynced if `synchronous=FULL` is in effect (check that
+-- with scripts/load/fsync_check.sh; see docs/benchmarks.md).
+
+local threads = {}
+
+function setup(thread)
+   table.insert(threads, thread)
+   thread:set("thread_number", #threads)
+end
+
+function init(args)
+   token = os.getenv("PAYLINK_LOAD_KEY")
+   if token == nil or token == "" then
+      error("PAYLINK_LOAD_KEY is not set")
+   end
+   tag = os.getenv("PAYLINK_LOAD_TAG") or tostring(os.time())
+   idempotency = os.getenv("PAYLINK_LOAD_IDEMPOTENCY") == "1"
+   counter = 0
+   created = 0
+   non201 = 0
+   statuses = {}
+   status_text = ""
+   sample = ""
+end
+
+function request()
+   counter = counter + 1
+   local reference = "load-" .. tag .. "-" .. thread_number .. "-" .. counter
+   local headers = {
+      ["Authorization"] = "Bearer " .. token,
+      ["Content-Type"] = "application/json",
+   }
+   if idempotency then
+      headers["Idempotency-Key"] = reference
+   end
+   local body = '{"amount":1999,"currency":"GBP","reference":"' .. reference .. '"}'
+   return wrk.format("POST", nil, headers, body)
+end
+
+function response(status, headers, body)
+   if status == 201 then
+      created = created + 1
+      return
+   end
+   non201 = non201 + 1
+   statuses[status] = (statuses[status] or 0) + 1
+   local parts = {}
+   for code, count in pairs(statuses) do
+      table.insert(parts, code .. "=" .. count)
+   end
+   table.sort(parts)
+   status_text = table.concat(parts, " ")
+   if sample == "" and body ~= nil then
+      sample = string.sub(body, 1, 300)
+   end
+end
+
+function done(summary, latency, requests)
+   local total_created, total_non201, texts, first_sample = 0, 0, {}, ""
+   for _, thread in ipairs(threads) do
+      total_created = total_created + thread:get("created")
+      total_non201 = total_non201 + thread:get("non201")
+      local text = thread:get("status_text")
+      if text ~= "" then
+         table.insert(texts, "thread " .. thread:get("thread_number") .. ": " .. text)
+      end
+      if first_sample == "" then
+         first_sample = thread:get("sample")
+      end
+   end
+   io.write(string.format("created (201): %d\n", total_created))
+   io.write(string.format("non-201 responses: %d\n", total_non201))
+   if #texts > 0 then
+      io.write("non-201 by status: " .. table.concat(texts, "; ") .. "\n")
+   end
+   if first_sample ~= "" then
+      io.write("first non-201 body: " .. first_sample .. "\n")
+   end
+   io.write(string.format(
+      "socket errors: connect %d, read %d, write %d, timeout %d\n",
+      summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.timeout))
+end
