@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "paylink", targets: ["PaylinkCLI"]),
         .library(name: "Paylink", targets: ["Paylink"]),
+        .library(name: "SandboxPSP", targets: ["SandboxPSP"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -54,6 +55,20 @@ let package = Package(
             ],
             resources: [.copy("API/openapi.json")]
         ),
+        // The sandbox PSP talks to Paylink only over HTTP, so it must never depend on the Paylink target.
+        .target(
+            name: "SandboxPSP",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "PaylinkCLI",
             dependencies: [
@@ -68,6 +83,14 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "SandboxPSPTests",
+            dependencies: [
+                "SandboxPSP",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
     ],
