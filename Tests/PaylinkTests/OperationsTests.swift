@@ -58,6 +58,16 @@ struct OperationsTests {
         }
     }
 
+    @Test func acknowledgedWritesAreFsyncedByDefault() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("paylink-sync-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let full = try SQLiteStore(path: directory.appendingPathComponent("full.sqlite").path)
+        #expect(try await full.writerSynchronous() == 2, "the default must be FULL on the writing connection")
+        let normal = try SQLiteStore(path: directory.appendingPathComponent("normal.sqlite").path, synchronous: .normal)
+        #expect(try await normal.writerSynchronous() == 1)
+    }
+
     @Test func disabledAgentIsLockedOutAtOnce() async throws {
         let paylink = try await TestPaylink.make()
         defer { paylink.cleanUp() }

@@ -32,7 +32,7 @@ public protocol PaylinkStore: Sendable {
     /// Throws `StoreError.notFound` when the link does not exist for this scope.
     func updateLink(
         _ id: LinkID, scope: AgentScope, idempotency: IdempotencyCompletion<Link>?,
-        transform: @Sendable (inout Link) throws -> [EventDraft]
+        transform: @escaping @Sendable (inout Link) throws -> [EventDraft]
     ) async throws -> (Link, [Event])
     func link(_ id: LinkID, scope: AgentScope) async throws -> Link?
     func link(tokenNonce: Data) async throws -> Link?

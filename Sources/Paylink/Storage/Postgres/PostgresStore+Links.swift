@@ -29,10 +29,9 @@ extension PostgresStore {
 
     public func updateLink(
         _ id: LinkID, scope: AgentScope, idempotency: IdempotencyCompletion<Link>?,
-        transform: @Sendable (inout Link) throws -> [EventDraft]
+        transform: @escaping @Sendable (inout Link) throws -> [EventDraft]
     ) async throws -> (Link, [Event]) {
-        let result = try await withoutActuallyEscaping(transform) { transform in
-          try await transaction { connection in
+        let result = try await transaction { connection in
             var current: Link?
             for try await row in try await connection.query("SELECT * FROM links WHERE id = \(id.rawValue) FOR UPDATE", logger: self.logger) {
                 current = try Self.link(row.makeRandomAccess())
@@ -50,7 +49,6 @@ extension PostgresStore {
                 """, logger: self.logger)
             if let idempotency { try await self.complete(idempotency, with: updated, on: connection) }
             return (updated, events)
-          }
         }
         if !result.1.isEmpty { doorbell?.ring(appended: result.1) }
         return result

@@ -31,27 +31,24 @@ extension SQLiteStore {
 
     public func updateLink(
         _ id: LinkID, scope: AgentScope, idempotency: IdempotencyCompletion<Link>?,
-        transform: @Sendable (inout Link) throws -> [EventDraft]
+        transform: @escaping @Sendable (inout Link) throws -> [EventDraft]
     ) async throws -> (Link, [Event]) {
-        // GRDB wants an escaping closure; the transform never outlives this call.
-        let result = try await withoutActuallyEscaping(transform) { transform in
-            try await writeTransaction { db in
-                guard let row = try Row.fetchOne(db, sql: "SELECT * FROM links WHERE id = ?", arguments: [id.rawValue]),
-                    let current = try Self.link(row), scope.permits(current.agentID)
-                else { throw StoreError.notFound }
-                var updated = current
-                let drafts = try transform(&updated)
-                let events = try Self.append(drafts, to: current, in: db)
-                updated.lastSeq = events.last?.seq ?? current.lastSeq
-                try db.execute(
-                    sql: "UPDATE links SET status = ?, expires_at = ?, amount_refunded = ?, last_seq = ? WHERE id = ?",
-                    arguments: [
-                        updated.status.rawValue, updated.expiresAt.unixSeconds, updated.amountRefunded, updated.lastSeq,
-                        id.rawValue,
-                    ])
-                if let idempotency { try Self.complete(idempotency, with: updated, in: db) }
-                return (updated, events)
-            }
+        let result = try await writeTransaction { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM links WHERE id = ?", arguments: [id.rawValue]),
+                let current = try Self.link(row), scope.permits(current.agentID)
+            else { throw StoreError.notFound }
+            var updated = current
+            let drafts = try transform(&updated)
+            let events = try Self.append(drafts, to: current, in: db)
+            updated.lastSeq = events.last?.seq ?? current.lastSeq
+            try db.execute(
+                sql: "UPDATE links SET status = ?, expires_at = ?, amount_refunded = ?, last_seq = ? WHERE id = ?",
+                arguments: [
+                    updated.status.rawValue, updated.expiresAt.unixSeconds, updated.amountRefunded, updated.lastSeq,
+                    id.rawValue,
+                ])
+            if let idempotency { try Self.complete(idempotency, with: updated, in: db) }
+            return (updated, events)
         }
         if !result.1.isEmpty { doorbell?.ring(appended: result.1) }
         return result

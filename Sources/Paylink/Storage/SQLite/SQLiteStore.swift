@@ -23,6 +23,11 @@ public final class SQLiteStore: PaylinkStore {
             try db.execute(sql: "PRAGMA synchronous = \(synchronous == .full ? "FULL" : "NORMAL")")
         }
         self.pool = try DatabasePool(path: path, configuration: configuration)
+        // GRDB sets synchronous=NORMAL on the writer when it turns WAL on, after prepareDatabase
+        // has run: set the chosen mode again on the one connection that writes.
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous == .full ? "FULL" : "NORMAL")")
+        }
         self.doorbell = doorbell
         self.groupCommit = SQLiteGroupCommit(pool: pool)
     }
@@ -30,6 +35,11 @@ public final class SQLiteStore: PaylinkStore {
     public func migrate() async throws {
         // Each migration runs in its own transaction; a second process waits on the write lock.
         try SQLiteMigrations.migrator.migrate(pool)
+    }
+
+    /// The writer's `PRAGMA synchronous` (1 NORMAL, 2 FULL), for tests and diagnostics.
+    func writerSynchronous() async throws -> Int {
+        try await pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
     public func checkReady() async throws {
