@@ -161,7 +161,13 @@ import Testing
         try await receiver.run { url in
             try await withSandbox(testConfiguration(webhookURL: url) { $0.webhookMaxAttempts = 3 }) { client in
                 _ = try await client.charge("4242424242424242")
-                try await Task.sleep(for: .milliseconds(800))
+                // Poll (bounded) rather than sleep a fixed time: under a loaded machine the backoff runs late.
+                let deadline = ContinuousClock.now.advanced(by: .seconds(15))
+                while receiver.attempts < 3 && ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                // Longer than the next backoff step would be: a fourth attempt must not come.
+                try await Task.sleep(for: .seconds(1))
                 #expect(receiver.attempts == 3)
             }
         }
