@@ -81,6 +81,14 @@ public struct PaylinkRuntime: Sendable {
         backgroundTask?.cancel()
     }
 
+    /// The link rules wired to this runtime's store, keys and clock; one definition for the
+    /// routes and the expiry service alike.
+    var linkService: LinkService {
+        LinkService(
+            store: store, keyRing: keyRing, clock: clock, publicURL: configuration.resolvedPublicURL,
+            maxAmount: configuration.maxAmount, sealer: ResponseSealer(dataKey: dataKey))
+    }
+
     /// Creates an agent and its first API key; the key is returned once and only its digest is kept.
     public func createAgent(name: String, role: Agent.Role) async throws -> (Agent, APIKey) {
         let agent = Agent(id: .generate(), name: name, role: role, createdAt: clock.now())
@@ -124,9 +132,7 @@ public func buildApplication(
         server = try .tls(.http1(), tlsConfiguration: TLSSetup.serverConfiguration(certificateChain: chain, privateKey: key))
     }
 
-    let links = LinkService(
-        store: runtime.store, keyRing: runtime.keyRing, clock: clock, publicURL: configuration.resolvedPublicURL,
-        maxAmount: configuration.maxAmount, sealer: ResponseSealer(dataKey: runtime.dataKey))
+    let links = runtime.linkService
     let expiry = LinkExpiryService(
         links: links, store: runtime.store, clock: clock, interval: configuration.expirySweepInterval, logger: logger)
     var app = Application(
@@ -147,10 +153,7 @@ public func buildApplication(
 /// The routes and middleware, separate from the server so tests can drive it in-process.
 func buildRouter(_ runtime: PaylinkRuntime) throws -> Router<PaylinkRequestContext> {
     let configuration = runtime.configuration
-    let sealer = ResponseSealer(dataKey: runtime.dataKey)
-    let links = LinkService(
-        store: runtime.store, keyRing: runtime.keyRing, clock: runtime.clock, publicURL: configuration.resolvedPublicURL,
-        maxAmount: configuration.maxAmount, sealer: sealer)
+    let links = runtime.linkService
     let router = Router(context: PaylinkRequestContext.self)
     if !configuration.tlsDisabled { router.add(middleware: StrictTransportSecurityMiddleware()) }
     router.add(middleware: RequestMetricsMiddleware(metrics: runtime.metrics))
@@ -163,7 +166,7 @@ func buildRouter(_ runtime: PaylinkRuntime) throws -> Router<PaylinkRequestConte
 
     let api = router.group("v1").add(middleware: AgentAuthenticator(store: runtime.store))
     LinksController(
-        links: links, store: runtime.store, idempotency: IdempotencyGate(store: runtime.store, clock: runtime.clock, sealer: sealer),
+        links: links, store: runtime.store, idempotency: IdempotencyGate(store: runtime.store, clock: runtime.clock, sealer: links.sealer),
         clock: runtime.clock
     ).addRoutes(to: api)
     EventsController(store: runtime.store, stream: EventStream(doorbell: runtime.doorbell, metrics: runtime.metrics))
