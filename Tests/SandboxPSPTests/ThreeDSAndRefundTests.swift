@@ -43,6 +43,26 @@ import Testing
         }
     }
 
+    @Test(arguments: [
+        ("https://pay.example.test/p/tok/return", "https://pay.example.test/p/tok/return?"),
+        ("https://pay.example.test/p/tok/return?", "https://pay.example.test/p/tok/return?"),
+        ("https://pay.example.test/p/tok/return?x=1", "https://pay.example.test/p/tok/return?x=1&"),
+        // The merchant's own encoding survives: %2B must not come back as + (a space to a form decoder).
+        ("https://pay.example.test/p/tok/return?next=%2Fa%2Bb&y=", "https://pay.example.test/p/tok/return?next=%2Fa%2Bb&y=&"),
+        ("http://127.0.0.1:8443/p/tok/return", "http://127.0.0.1:8443/p/tok/return?"),
+    ])
+    func returnURLGetsTheResultAppendedWithOrWithoutAQuery(returnURL: String, prefix: String) async throws {
+        try await withSandbox { client in
+            let charge = try await client.charge("4000000000003220", returnURL: returnURL)
+            let id = try #require(charge["id"] as? String)
+            let done = try await client.executeRequest(
+                uri: "/3ds/\(id)/complete", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                body: .init(string: "result=approve"))
+            #expect(done.status == .seeOther)
+            #expect(done.headers[.location] == prefix + "charge=\(id)&redirect_status=succeeded")
+        }
+    }
+
     @Test func unknownChallengeIs404() async throws {
         try await withSandbox { client in
             let response = try await client.send(.get, "/3ds/ch_unknown", key: nil)

@@ -59,7 +59,11 @@ struct ChallengeController {
             return html(.ok, title: "Authentication finished", body: "<p>Payment \(escape(charge.status.rawValue)). You can close this window.</p>")
         }
         let status = charge.status == .succeeded ? "succeeded" : "failed"
-        components.queryItems = (components.queryItems ?? []) + [.init(name: "charge", value: id), .init(name: "redirect_status", value: status)]
+        // Appended to the query as sent, byte for byte: decoding and re-encoding `queryItems` would
+        // turn the merchant's `%2B` into `+` (a space to a form decoder). Ids are URL-safe already.
+        let appended = "charge=\(id)&redirect_status=\(status)"
+        let existing = components.percentEncodedQuery ?? ""
+        components.percentEncodedQuery = existing.isEmpty ? appended : existing + "&" + appended
         var headers = HTTPFields()
         headers[.location] = components.string ?? returnURL
         headers[.cacheControl] = "no-store"
