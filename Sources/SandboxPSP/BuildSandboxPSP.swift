@@ -13,6 +13,7 @@ import NIOSSL
 public func buildSandboxPSP(
     configuration: SandboxPSPConfiguration, logger: Logger = Logger(label: "sandbox-psp")
 ) throws -> some ApplicationProtocol {
+    try configuration.validate()
     let scheme = configuration.usesTLS ? "https" : "http"
     let publicURL = PublicURL(configuration.publicURL ?? "\(scheme)://\(configuration.host):\(configuration.port)")
     let outbox = WebhookOutbox(configuration: configuration, logger: logger)
@@ -36,17 +37,19 @@ public func buildSandboxPSP(
         services: [WebhookDeliveryService(outbox: outbox, configuration: configuration, logger: logger)],
         onServerRunning: { channel in
             // With port 0 the real port is known only now; redirect URLs must carry it.
-            if configuredURL == nil, let port = channel.localAddress?.port {
+            let port = channel.localAddress?.port
+            if configuredURL == nil, let port {
                 publicURL.set("\(scheme)://\(configuration.host):\(port)")
             }
             logger.info("sandbox PSP listening", metadata: ["url": .string(publicURL.value)])
+            if let port { configuration.onListening?(port) }
         },
         logger: logger)
 }
 
 /// The routes and middleware, apart from the server so they can be read in one place.
 func buildSandboxRouter(configuration: SandboxPSPConfiguration, outbox: WebhookOutbox, publicURL: PublicURL) -> Router<SandboxRequestContext> {
-    let vault = CardVault(tokenLifetime: configuration.tokenLifetime)
+    let vault = CardVault(tokenLifetime: configuration.tokenLifetime, fingerprintKey: configuration.fingerprintKey)
     let processor = ChargeProcessor(vault: vault, ledger: ChargeLedger(), outbox: outbox, publicURL: publicURL)
     let router = Router(context: SandboxRequestContext.self)
     router.add(middleware: PSPErrorMiddleware())

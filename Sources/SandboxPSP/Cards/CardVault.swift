@@ -27,11 +27,13 @@ actor CardVault {
     private var spent: [String: (reason: Refusal, at: ContinuousClock.Instant)] = [:]
     private let lifetime: Duration
     private let clock = ContinuousClock()
-    /// Per-process key for fingerprints: the same card maps to the same value here and nowhere else.
-    private let fingerprintKey = SymmetricKey(size: .bits256)
+    /// Key for fingerprints: the same card maps to the same value under this key and nowhere else.
+    private let fingerprintKey: SymmetricKey
 
-    init(tokenLifetime: Duration) {
+    /// `fingerprintKey` nil means a fresh random key per process.
+    init(tokenLifetime: Duration, fingerprintKey: [UInt8]? = nil) {
         self.lifetime = tokenLifetime
+        self.fingerprintKey = fingerprintKey.map { SymmetricKey(data: $0) } ?? SymmetricKey(size: .bits256)
     }
 
     /// Stores the card and returns its new token id and public summary.
@@ -61,7 +63,7 @@ actor CardVault {
         return entries.count
     }
 
-    /// HMAC-SHA256 of the digits under the process key, hex, first 16 bytes: links payments by
+    /// HMAC-SHA256 of the digits under the fingerprint key, hex, first 16 bytes: links payments by
     /// the same card without being reversible (PCI DSS 3.5.1.1: keyed cryptographic hash).
     private func fingerprint(of number: CardNumber) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: Data(number.digits.utf8), using: fingerprintKey)

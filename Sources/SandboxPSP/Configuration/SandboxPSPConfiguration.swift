@@ -17,8 +17,12 @@ public struct SandboxPSPConfiguration: Sendable, CustomStringConvertible {
     public var allowedOrigins: [String] = ["https://127.0.0.1:8443"]
     /// `Authorization: Bearer <secretKey>` for the server-to-server endpoints.
     public var secretKey: String = SandboxPSPConfiguration.generateSecret(prefix: "sk_test_")
-    /// Where webhook events are POSTed; nil sends none.
+    /// Where webhook events are POSTed; nil sends none (unless `webhookURLProvider` is set).
     public var webhookURL: String?
+    /// Asked for the webhook URL at each delivery attempt, for a host whose own port is known only
+    /// after it starts. Wins over `webhookURL` when it answers; nil with no `webhookURL` fails the
+    /// attempt (retried like a refused delivery).
+    public var webhookURLProvider: (@Sendable () -> String?)?
     /// The `whsec_…` secret events are signed with (Stripe's scheme).
     public var webhookSecret: String = SandboxPSPConfiguration.generateSecret(prefix: "whsec_")
     /// How long after an outcome its event is sent.
@@ -35,6 +39,11 @@ public struct SandboxPSPConfiguration: Sendable, CustomStringConvertible {
     public var webhookTrustRootsPath: String?
     /// How long a card token can be charged.
     public var tokenLifetime: Duration = .seconds(600)
+    /// Key for card fingerprints (at least 16 bytes; 32 recommended). Nil means a random key per
+    /// process; Paylink derives one from its data key so fingerprints survive its restarts.
+    public var fingerprintKey: [UInt8]?
+    /// Called once the listener is bound, with its port (the real one when `port` is 0).
+    public var onListening: (@Sendable (_ port: Int) -> Void)?
     /// PEM certificate chain and private key; when both are set the sandbox serves HTTPS.
     public var tlsCertificatePath: String?
     public var tlsKeyPath: String?
@@ -42,6 +51,20 @@ public struct SandboxPSPConfiguration: Sendable, CustomStringConvertible {
     public init() {}
 
     public var usesTLS: Bool { tlsCertificatePath != nil && tlsKeyPath != nil }
+
+    /// Whether events are sent at all: a fixed URL or a provider is configured.
+    public var sendsWebhooks: Bool { webhookURL != nil || webhookURLProvider != nil }
+
+    /// The URL for a delivery attempt made now: the provider's answer, else `webhookURL`.
+    func currentWebhookURL() -> String? {
+        webhookURLProvider?() ?? webhookURL
+    }
+
+    /// Refuses settings the sandbox cannot honour safely; `buildSandboxPSP` calls it.
+    func validate() throws(SandboxPSPConfigurationError) {
+        // A short key would make fingerprints guessable by brute force over card numbers.
+        if let key = fingerprintKey, key.count < 16 { throw .fingerprintKeyTooShort(bytes: key.count) }
+    }
 
     /// A fresh secret with a Stripe-style prefix and 256 random bits.
     public static func generateSecret(prefix: String) -> String {
@@ -54,14 +77,22 @@ public struct SandboxPSPConfiguration: Sendable, CustomStringConvertible {
     // Secrets stay out of logs even when someone prints the whole configuration.
     public var description: String {
         "SandboxPSPConfiguration(host: \(host), port: \(port), publicURL: \(publicURL ?? "nil"), allowedOrigins: \(allowedOrigins), "
-            + "secretKey: \(Self.redact(secretKey)), webhookURL: \(webhookURL ?? "nil"), webhookSecret: \(Self.redact(webhookSecret)), "
-            + "webhookDelay: \(webhookDelay), webhookMode: \(webhookMode), tls: \(usesTLS))"
+            + "secretKey: \(Self.redact(secretKey)), webhookURL: \(webhookURL ?? "nil"), "
+            + "webhookURLProvider: \(webhookURLProvider == nil ? "nil" : "set"), webhookSecret: \(Self.redact(webhookSecret)), "
+            + "webhookDelay: \(webhookDelay), webhookMode: \(webhookMode), fingerprintKey: \(fingerprintKey == nil ? "random" : "(redacted)"), "
+            + "onListening: \(onListening == nil ? "nil" : "set"), tls: \(usesTLS))"
     }
 
     static func redact(_ secret: String) -> String {
         guard let underscore = secret.lastIndex(of: "_") else { return "(redacted)" }
         return String(secret[...underscore]) + "…(redacted)"
     }
+}
+
+/// A configuration `buildSandboxPSP` refuses to run with.
+public enum SandboxPSPConfigurationError: Error, Sendable, Equatable {
+    /// `fingerprintKey` has fewer than 16 bytes.
+    case fingerprintKeyTooShort(bytes: Int)
 }
 
 /// Deliberate webhook misbehaviour, so tests can prove a receiver copes with what real PSPs do.

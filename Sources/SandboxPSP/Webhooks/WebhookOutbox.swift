@@ -53,7 +53,7 @@ actor WebhookOutbox {
         delay = configuration.webhookDelay
         reverseHold = configuration.webhookReverseHold
         defaultMode = configuration.webhookMode
-        enabled = configuration.webhookURL != nil
+        enabled = configuration.sendsWebhooks
         self.logger = logger
     }
 
