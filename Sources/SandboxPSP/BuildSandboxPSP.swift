@@ -54,8 +54,10 @@ func buildSandboxRouter(configuration: SandboxPSPConfiguration, outbox: WebhookO
     let router = Router(context: SandboxRequestContext.self)
     router.add(middleware: PSPErrorMiddleware())
     router.get("healthz") { _, _ in "ok" }
-    TokensController(vault: vault, allowedOrigins: configuration.allowedOrigins).addRoutes(to: router)
+    let tokens = TokensController(vault: vault, allowedOrigins: configuration.allowedOrigins)
+    tokens.addRoutes(to: router)
     let api = router.group("v1").add(middleware: SecretKeyAuthenticator(secretKey: configuration.secretKey))
+    tokens.addServerRoutes(to: api)
     ChargesController(processor: processor, idempotency: IdempotencyCache()).addRoutes(to: api)
     ChallengeController(processor: processor, allowedOrigins: configuration.allowedOrigins).addRoutes(to: router)
     return router

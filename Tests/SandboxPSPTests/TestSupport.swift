@@ -60,9 +60,12 @@ extension TestClientProtocol {
     }
 
     /// Tokenises a card as the page's script would (no API key) and returns the token id.
-    func tokenise(_ number: String, cvc: String = "123", expYear: Int = 2040) async throws -> String {
+    /// `binding` is extra JSON members, e.g. `"reference": "lnk_1", "amount": 1999, "currency": "GBP"`.
+    func tokenise(_ number: String, cvc: String = "123", expYear: Int = 2040, binding: String? = nil) async throws -> String {
+        let extra = binding.map { ", " + $0 } ?? ""
         let response = try await send(
-            .post, "/v1/tokens", key: nil, json: #"{"number": "\#(number)", "exp_month": 12, "exp_year": \#(expYear), "cvc": "\#(cvc)"}"#)
+            .post, "/v1/tokens", key: nil,
+            json: #"{"number": "\#(number)", "exp_month": 12, "exp_year": \#(expYear), "cvc": "\#(cvc)"\#(extra)}"#)
         #expect(response.status == .created, "tokenise failed: \(response.text)")
         return try #require(try response.jsonObject()["id"] as? String)
     }
@@ -78,8 +81,11 @@ extension TestClientProtocol {
     }
 }
 
-func chargeJSON(token: String, amount: Int = 1999, metadata: [String: String] = [:], returnURL: String? = nil) -> String {
-    var object: [String: Any] = ["amount": amount, "currency": "GBP", "token": token, "reference": "order-1", "metadata": metadata]
+func chargeJSON(
+    token: String, amount: Int = 1999, currency: String = "GBP", reference: String = "order-1", metadata: [String: String] = [:],
+    returnURL: String? = nil
+) -> String {
+    var object: [String: Any] = ["amount": amount, "currency": currency, "token": token, "reference": reference, "metadata": metadata]
     if let returnURL { object["return_url"] = returnURL }
     return String(decoding: try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
 }
@@ -93,6 +99,7 @@ extension TestResponse {
 
     var errorCode: String? { ((try? jsonObject())?["error"] as? [String: Any])?["code"] as? String }
     var errorParam: String? { ((try? jsonObject())?["error"] as? [String: Any])?["param"] as? String }
+    var errorType: String? { ((try? jsonObject())?["error"] as? [String: Any])?["type"] as? String }
     var text: String { String(buffer: body) }
 }
 

@@ -15,16 +15,29 @@ enum SandboxID {
 actor CardVault {
     struct Entry {
         let card: CardDetails
-        let summary: CardSummary
+        let record: TokenRecord
         let expiresAt: ContinuousClock.Instant
     }
 
     /// Why a token cannot be charged; each has its own error code.
-    enum Refusal: Error { case unknown, used, expired }
+    enum Refusal: Error, Equatable {
+        case unknown, used, expired
+        /// The charge differs from what the token is bound to, in this field; the token stays unspent.
+        case mismatch(param: String)
+    }
+
+    /// What a charge asks of the token, compared with its binding before the card is handed out.
+    struct ChargeTerms: Sendable {
+        let amount: Int
+        let currency: String
+        let reference: String
+        let metadata: [String: String]
+    }
 
     private var entries: [String: Entry] = [:]
-    /// Ids of tokens already charged or expired, so a second use says why it failed. Cleared after a day.
-    private var spent: [String: (reason: Refusal, at: ContinuousClock.Instant)] = [:]
+    /// Tokens already charged or expired: why, when, and their public record (the card is gone),
+    /// so a second use says why it failed and `GET /v1/tokens/{id}` still answers. Cleared after a day.
+    private var spent: [String: (reason: Refusal, at: ContinuousClock.Instant, record: TokenRecord)] = [:]
     private let lifetime: Duration
     private let clock = ContinuousClock()
     /// Key for fingerprints: the same card maps to the same value under this key and nowhere else.
@@ -36,25 +49,44 @@ actor CardVault {
         self.fingerprintKey = fingerprintKey.map { SymmetricKey(data: $0) } ?? SymmetricKey(size: .bits256)
     }
 
-    /// Stores the card and returns its new token id and public summary.
-    func store(_ card: CardDetails) -> (id: String, summary: CardSummary) {
+    /// Stores the card under a new token bound to `binding` and returns its public record.
+    func store(_ card: CardDetails, binding: TokenBinding, created: Int) -> TokenRecord {
         sweep()
-        let id = SandboxID.make("tok_")
         let summary = CardSummary(
             brand: card.number.brand, last4: card.number.last4, expMonth: card.expMonth, expYear: card.expYear,
             fingerprint: fingerprint(of: card.number))
-        entries[id] = Entry(card: card, summary: summary, expiresAt: clock.now.advanced(by: lifetime))
-        return (id, summary)
+        let record = TokenRecord(
+            id: SandboxID.make("tok_"), created: created, card: summary, binding: binding,
+            riskScore: TestCardBehaviour(number: card.number).riskScore)
+        entries[record.id] = Entry(card: card, record: record, expiresAt: clock.now.advanced(by: lifetime))
+        return record
     }
 
     /// Takes the card out of the vault: afterwards the token is spent whatever the charge's outcome.
-    func consume(_ id: String) throws(Refusal) -> (card: CardDetails, summary: CardSummary) {
+    /// A charge that disagrees with the token's binding is refused first and spends nothing;
+    /// check and removal are one actor step, so no concurrent charge can slip between them.
+    func consume(_ id: String, for terms: ChargeTerms) throws(Refusal) -> (card: CardDetails, record: TokenRecord) {
         sweep()
-        guard let entry = entries.removeValue(forKey: id) else {
+        guard let entry = entries[id] else {
             throw spent[id]?.reason ?? .unknown
         }
-        spent[id] = (.used, clock.now)
-        return (entry.card, entry.summary)
+        if let param = entry.record.binding.mismatch(
+            amount: terms.amount, currency: terms.currency, reference: terms.reference, metadata: terms.metadata)
+        {
+            throw .mismatch(param: param)
+        }
+        entries[id] = nil
+        spent[id] = (.used, clock.now, entry.record)
+        return (entry.card, entry.record)
+    }
+
+    /// The token's public record and whether it was charged; `.expired` or `.unknown` otherwise.
+    func record(_ id: String) throws(Refusal) -> (record: TokenRecord, used: Bool) {
+        sweep()
+        if let entry = entries[id] { return (entry.record, false) }
+        guard let spent = spent[id] else { throw .unknown }
+        guard spent.reason == .used else { throw spent.reason }
+        return (spent.record, true)
     }
 
     /// How many cards are held right now (tests check that consumed and expired cards are gone).
@@ -74,7 +106,7 @@ actor CardVault {
         let now = clock.now
         for (id, entry) in entries where entry.expiresAt <= now {
             entries[id] = nil
-            spent[id] = (.expired, now)
+            spent[id] = (.expired, now, entry.record)
         }
         for (id, record) in spent where record.at.duration(to: now) > .seconds(86_400) {
             spent[id] = nil

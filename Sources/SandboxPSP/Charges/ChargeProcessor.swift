@@ -20,21 +20,10 @@ struct ChargeProcessor: Sendable {
         let returnURL: String?
 
         init(_ body: JSONBody) throws {
-            amount = try body.int("amount")
-            // Stripe's ceiling for most currencies: eight digits of minor units.
-            guard (1...99_999_999).contains(amount) else {
-                throw PSPError.invalid("amount", "amount must be a positive integer in minor units, at most 99999999.")
-            }
-            let currency = try body.string("currency")
-            guard currency.count == 3, currency.allSatisfy({ $0.isASCII && $0.isLetter }) else {
-                throw PSPError.invalid("currency", "currency must be a three-letter ISO 4217 code.")
-            }
-            self.currency = currency.uppercased()
+            amount = try body.amount()
+            currency = try body.currency()
             token = try body.string("token")
-            reference = try body.string("reference")
-            guard (1...64).contains(reference.count) else {
-                throw PSPError.invalid("reference", "reference must be 1 to 64 characters.")
-            }
+            reference = try body.reference()
             metadata = try body.stringMap("metadata")
             guard metadata.count <= 50, metadata.allSatisfy({ $0.key.count <= 40 && $0.value.count <= 500 }) else {
                 throw PSPError.invalid("metadata", "metadata takes at most 50 keys of 40 characters with values of 500.")
@@ -55,14 +44,20 @@ struct ChargeProcessor: Sendable {
     func charge(_ request: Request, logger: Logger) async throws -> Charge {
         let card: CardDetails
         let summary: CardSummary
+        let terms = CardVault.ChargeTerms(
+            amount: request.amount, currency: request.currency, reference: request.reference, metadata: request.metadata)
         do {
-            (card, summary) = try await vault.consume(request.token)
-        } catch CardVault.Refusal.unknown {
+            let taken = try await vault.consume(request.token, for: terms)
+            (card, summary) = (taken.card, taken.record.card)
+        } catch .unknown {
             throw PSPError.resourceMissing("token", id: request.token, param: "token")
-        } catch CardVault.Refusal.used {
+        } catch .used {
             throw PSPError.invalid("token", "This token has already been used; tokenise the card again.", code: "token_already_used")
-        } catch CardVault.Refusal.expired {
+        } catch .expired {
             throw PSPError.invalid("token", "This token has expired; tokenise the card again.", code: "token_expired")
+        } catch .mismatch(let param) {
+            logger.notice("charge refused: token bound to another \(param)", metadata: ["token_id": .string(request.token), "param": .string(param)])
+            throw PSPError.invalid(param, "This token was created for a different \(param); it has not been used.", code: "token_mismatch")
         }
         let id = SandboxID.make("ch_")
         let behaviour = TestCardBehaviour(number: card.number)
@@ -86,7 +81,7 @@ struct ChargeProcessor: Sendable {
             charge = charge.with(status: .requiresAction, score: score, outcome: "authorized")
             charge.nextAction = .init(redirectURL: publicURL.value + "/3ds/" + id)
         case .fail(let code, let message):
-            charge = charge.with(status: .failed, score: 10, outcome: "invalid")
+            charge = charge.with(status: .failed, score: behaviour.riskScore, outcome: "invalid")
             charge.failureCode = code
             charge.failureMessage = message
         }

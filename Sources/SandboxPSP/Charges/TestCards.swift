@@ -28,4 +28,12 @@ enum TestCardBehaviour: Equatable {
             self = .succeed(riskScore: 5 + (Int(number.last4) ?? 0) % 30)
         }
     }
+
+    /// The charge's risk score; known from the card alone, so a token can show it before any charge.
+    var riskScore: Int {
+        switch self {
+        case .succeed(let score), .decline(_, _, let score), .block(let score), .requireAuthentication(let score): score
+        case .fail: 10
+        }
+    }
 }
