@@ -18,7 +18,7 @@ public struct PaylinkRuntime: Sendable {
     public let doorbell: EventDoorbell
     public let metrics: PaylinkMetrics
     public let clock: any WallClock
-    /// Background work the store needs (PostgreSQL's connection pool and LISTEN loop); none for SQLite.
+    /// Background work the store needs: PostgreSQL's connection pool and LISTEN loop, SQLite's WAL checkpoints.
     public let services: [any Service]
     /// Set for one-shot use: the task running `services`, ended by `close()`.
     private let backgroundTask: Task<Void, Never>?
@@ -41,9 +41,11 @@ public struct PaylinkRuntime: Sendable {
             store = postgres
             services = [postgres, PostgresEventListener(store: postgres, doorbell: doorbell, logger: logger)]
         } else {
-            store = try SQLiteStore(
+            let sqlite = try SQLiteStore(
                 path: directory.appendingPathComponent("paylink.sqlite").path, synchronous: configuration.sqliteSynchronous,
                 doorbell: doorbell)
+            store = sqlite
+            services = [SQLiteCheckpointer(store: sqlite, logger: logger)]
         }
         return PaylinkRuntime(
             configuration: configuration, store: store, keyRing: SigningKeyRing(store: store, dataKey: dataKey), dataKey: dataKey,
