@@ -37,6 +37,24 @@ import Testing
         }
     }
 
+    @Test func theEventsChargeCarriesReferenceAndMetadata() async throws {
+        // Paylink's shape: bound to the link, charged under the payment id, both ids in metadata.
+        let receiver = WebhookReceiver()
+        try await receiver.run { url in
+            try await withSandbox(testConfiguration(webhookURL: url)) { client in
+                let token = try await client.tokenise("4000000000009995", binding: #""reference": "lnk_7", "amount": 1999, "currency": "GBP""#)
+                let metadata = ["link_id": "lnk_7", "payment_id": "pay_42"]
+                let response = try await client.send(.post, "/v1/charges", json: chargeJSON(token: token, reference: "pay_42", metadata: metadata))
+                #expect(response.status == .created)
+                let delivery = try #require(try await receiver.waitFor(1).first)
+                #expect(delivery.type == "charge.failed")
+                #expect(delivery.chargeObject["reference"] as? String == "pay_42")
+                #expect(delivery.chargeObject["metadata"] as? [String: String] == metadata)
+                #expect(delivery.chargeObject["token"] as? String == token)
+            }
+        }
+    }
+
     @Test func declineSendsChargeFailedAndThreeDSWaitsForTheOutcome() async throws {
         let receiver = WebhookReceiver()
         try await receiver.run { url in
@@ -220,7 +238,7 @@ import Testing
             return logger
         }()
         let receiver = WebhookReceiver(failFirst: 1)
-        let numbers = ["4242424242424242", "4000000000003220", "4000000000000002", "4100000000000019"]
+        let numbers = ["4242424242424242", "4000000000003220", "4000000000000002", "4100000000000019", "4000000000009235"]
         try await receiver.run { url in
             try await withSandbox(testConfiguration(webhookURL: url), logger: logger, .live) { client in
                 let ok = try await client.charge(numbers[0], cvc: "987")
@@ -231,13 +249,21 @@ import Testing
                     headers: [.contentType: "application/x-www-form-urlencoded"], body: .init(string: "result=approve"))
                 _ = try await client.charge(numbers[2], cvc: "987")
                 _ = try await client.charge(numbers[3], cvc: "987")
+                // Bound token: a refused mismatch, a read (with risk), then the charge.
+                let bound = try await client.tokenise(numbers[4], cvc: "987", binding: #""reference": "lnk_log", "amount": 1999, "currency": "GBP""#)
+                #expect(try await client.send(.post, "/v1/charges", json: chargeJSON(token: bound, amount: 5)).errorCode == "token_mismatch")
+                #expect(try await client.send(.get, "/v1/tokens/\(bound)").status == .ok)
+                #expect(try await client.send(.get, "/v1/tokens/tok_unknown").status == .notFound)
+                #expect(try await client.send(.post, "/v1/charges", json: chargeJSON(token: bound, reference: "lnk_log")).status == .created)
+                #expect(try await client.send(.get, "/v1/tokens/\(bound)").status == .ok)
                 _ = try await client.send(.post, "/v1/tokens", key: nil, json: #"{"number": "4242424242424241", "exp_month": 1, "exp_year": 2040, "cvc": "987"}"#)
-                _ = try await receiver.waitFor(5)
+                _ = try await receiver.waitFor(6)
             }
         }
         let lines = recorder.lines.withLock { $0 }
         #expect(lines.contains { $0.contains("token created") && $0.contains("card.last4=4242") })
         #expect(lines.contains { $0.contains("webhook delivered") })
+        #expect(lines.contains { $0.contains("token bound to another amount") })
         for line in lines {
             for number in numbers + ["4242424242424241"] {
                 #expect(!line.contains(number), "log line leaks a card number: \(line)")
