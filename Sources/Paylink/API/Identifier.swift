@@ -22,12 +22,27 @@ public struct Identifier<Kind: IdentifierKind>: Hashable, Sendable, Codable, Cus
         self.rawValue = rawValue
     }
 
+    private static var alphabet: [UInt8] { Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8) }
+
     /// Makes a fresh random id.
+    ///
+    /// Takes 8 bytes per draw from the system CSPRNG (a `getrandom` call each; one draw per
+    /// character cost 24 calls) and maps every byte below 248 = 4 × 62 to a character,
+    /// dropping the rest, so each character stays equally likely.
     public static func generate() -> Self {
+        let alphabet = Self.alphabet
+        var body: [UInt8] = []
+        body.reserveCapacity(randomLength)
         var generator = SystemRandomNumberGenerator()
-        let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-        let body = String((0..<randomLength).map { _ in alphabet[Int(generator.next(upperBound: UInt64(alphabet.count)))] })
-        return Self(trusted: Kind.prefix + body)
+        while body.count < randomLength {
+            var word = generator.next() as UInt64
+            for _ in 0..<8 where body.count < randomLength {
+                let byte = UInt8(truncatingIfNeeded: word)
+                word >>= 8
+                if byte < 248 { body.append(alphabet[Int(byte % 62)]) }
+            }
+        }
+        return Self(trusted: Kind.prefix + String(decoding: body, as: UTF8.self))
     }
 
     /// For values read back from our own database, which only ever holds ids we generated.

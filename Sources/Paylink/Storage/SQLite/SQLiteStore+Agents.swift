@@ -18,12 +18,13 @@ extension SQLiteStore {
     public func credential(lookupID: String) async throws -> (agent: Agent, digest: Data)? {
         try await pool.read { db in
             guard
+                // Every API request runs this: cached, so it is prepared once per connection.
                 let row = try Row.fetchOne(
-                    db,
-                    sql: """
-                        SELECT agents.*, api_keys.digest AS key_digest FROM api_keys
-                        JOIN agents ON agents.id = api_keys.agent_id WHERE api_keys.lookup_id = ?
-                        """, arguments: [lookupID])
+                    db.cachedStatement(
+                        sql: """
+                            SELECT agents.*, api_keys.digest AS key_digest FROM api_keys
+                            JOIN agents ON agents.id = api_keys.agent_id WHERE api_keys.lookup_id = ?
+                            """), arguments: [lookupID])
             else { return nil }
             return (Self.agent(row), row["key_digest"])
         }

@@ -4,13 +4,15 @@ import GRDB
 extension SQLiteStore {
     public func insertLink(_ link: Link, event: EventDraft, idempotency: IdempotencyCompletion<Link>?) async throws -> Event {
         let appended = try await writeTransaction { db in
-            try db.execute(
+            // Cached: preparing (parsing and GRDB's authorizer) cost as much as running it.
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO links (id, agent_id, signing_key_id, token_nonce, status, amount, currency, reference,
                         description, locale, expires_at, created_at, customer_name, customer_email, customer_phone,
                         metadata, conversation_channel, conversation_id, amount_refunded, last_seq)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
-                    """,
+                    """
+            ).execute(
                 arguments: [
                     link.id.rawValue, link.agentID.rawValue, link.signingKeyID, link.tokenNonce, link.status.rawValue,
                     link.amount.minorUnits, link.amount.currency.code, link.reference, link.description, link.locale,
@@ -62,8 +64,9 @@ extension SQLiteStore {
         return try drafts.map { draft in
             seq += 1
             let id = EventID.generate()
-            try db.execute(
-                sql: "INSERT INTO events (id, link_id, agent_id, seq, type, created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            try db.cachedStatement(
+                sql: "INSERT INTO events (id, link_id, agent_id, seq, type, created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            ).execute(
                 arguments: [
                     id.rawValue, link.id.rawValue, link.agentID.rawValue, seq, draft.type.rawValue,
                     draft.createdAt.unixSeconds, try StoreJSON.encode(draft.data),
@@ -195,7 +198,14 @@ extension SQLiteStore {
 
 /// JSON columns (metadata, event data) are written with sorted keys so equal values are equal bytes.
 enum StoreJSON {
-    static func encode(_ value: some Encodable) throws -> String {
+    /// No metadata is the common case, and JSONEncoder takes microseconds to write `{}`.
+    static func encode(_ value: [String: String]) throws -> String {
+        value.isEmpty ? "{}" : try sortedJSON(value)
+    }
+
+    static func encode(_ value: some Encodable) throws -> String { try sortedJSON(value) }
+
+    private static func sortedJSON(_ value: some Encodable) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(value), as: UTF8.self)
