@@ -52,6 +52,10 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                // Only so `serve` can run the sandbox on its own listener; they talk over HTTP.
+                "SandboxPSP",
             ],
             resources: [.copy("API/openapi.json")]
         ),
@@ -80,6 +84,7 @@ let package = Package(
             name: "PaylinkTests",
             dependencies: [
                 "Paylink",
+                "SandboxPSP",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -57,9 +57,13 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "SSE heartbeat seconds (PAYLINK_HEARTBEAT_SECONDS; default 15).") var heartbeatSeconds: Double?
     @Option(help: "Expiry sweep seconds (PAYLINK_EXPIRY_SWEEP_SECONDS; default 1).") var expirySweepSeconds: Double?
     @Option(help: "Log level (PAYLINK_LOG_LEVEL; default info).") var logLevel: String?
+    @Option(help: "PSP API base instead of the embedded sandbox (PAYLINK_PSP_URL).") var pspUrl: String?
+    @Option(help: "Opened, then quiet this long: link.stalled (PAYLINK_STALL_SECONDS; default 120).") var stallSeconds: Double?
 
     func run() async throws {
         var flags: [String: String] = [:]
+        flags["pspUrl"] = pspUrl
+        flags["stallSeconds"] = stallSeconds.map { String($0) }
         flags["host"] = host
         flags["port"] = port.map(String.init)
         flags["pspPort"] = pspPort.map(String.init)
@@ -215,11 +219,37 @@ struct Certs: AsyncParsableCommand {
 
 struct SandboxPSP: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "sandbox-psp", abstract: "Run the sandbox PSP alone (not built yet: see the [pay] issue).")
+        commandName: "sandbox-psp",
+        abstract: "Run the sandbox PSP alone (what `serve` runs on --psp-port).",
+        discussion: """
+            Uses the same data directory (or PAYLINK_MASTER_KEY) as `serve`, so both derive the same API key and \
+            webhook secret; webhooks go to https://HOST:PORT/webhooks/sandbox. Run `serve --psp-url https://HOST:PSP_PORT` \
+            (and no embedded sandbox) to use it. See docs/sandbox-psp.md.
+            """)
     @OptionGroup var common: CommonOptions
+    @Option(help: "Address of both listeners (PAYLINK_HOST; default 127.0.0.1).") var host: String?
+    @Option(help: "Paylink's port, where webhooks go (PAYLINK_PORT; default 8443).") var port: Int?
+    @Option(help: "The sandbox's port (PAYLINK_PSP_PORT; default 8444).") var pspPort: Int?
+    @Option(help: "Paylink's public URL, the browser origin allowed to tokenise (PAYLINK_PUBLIC_URL).") var publicUrl: String?
+    @Flag(help: "Plain HTTP (PAYLINK_NO_TLS).") var noTls = false
+    @Option(help: "Log level (PAYLINK_LOG_LEVEL; default info).") var logLevel: String?
 
     func run() async throws {
-        throw ValidationError("the sandbox PSP is not part of this build yet")
+        var flags: [String: String] = [:]
+        flags["host"] = host
+        flags["port"] = port.map(String.init)
+        flags["pspPort"] = pspPort.map(String.init)
+        flags["publicUrl"] = publicUrl
+        if noTls { flags["noTls"] = "true" }
+        flags["logLevel"] = logLevel
+        let configuration = try await common.load(flags)
+        let level = configuration.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = JSONLogHandler(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        try await buildStandaloneSandboxPSP(configuration, logger: Logger(label: "sandbox-psp")).runService()
     }
 }
 

@@ -64,7 +64,11 @@ public struct APIError: Error, Sendable, Equatable, APIErrorConvertible {
     public var jsonBody: Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let body = Body(error: .init(type: kind.rawValue, code: code, message: message, param: param))
+        // A client that sent a card number as a parameter name never gets it echoed back.
+        let body = Body(
+            error: .init(
+                type: kind.rawValue, code: code, message: CardNumberRedaction.redact(message),
+                param: param.map(CardNumberRedaction.redact)))
         // Encoding four strings cannot fail.
         return (try? encoder.encode(body)) ?? Data(#"{"error":{"type":"api_error","code":"internal_error","message":"error"}}"#.utf8)
     }

@@ -95,3 +95,16 @@ extension JSONValue: Codable {
         }
     }
 }
+
+/// Reading answers from peers (the PSP): optional accessors, nil on any other type.
+extension JSONValue {
+    var objectValue: [String: JSONValue]? { if case .object(let value) = self { value } else { nil } }
+    var stringValue: String? { if case .string(let value) = self { value } else { nil } }
+    var integerValue: Int64? { if case .integer(let value) = self { value } else { nil } }
+    var boolValue: Bool? { if case .bool(let value) = self { value } else { nil } }
+
+    /// Parses a peer's JSON leniently (no strict-syntax pass: we did not write the contract for it).
+    static func parse(_ data: Data) throws -> JSONValue {
+        JSONValue(foundation: try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]), source: data)
+    }
+}

@@ -5,7 +5,9 @@ import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOSSL
+import SandboxPSP
 import ServiceLifecycle
+import Synchronization
 
 /// What a running Paylink is made of, from configuration. The CLI's one-shot commands
 /// (`agents`, `keys`, `migrate`) use it without starting a server.
@@ -116,32 +118,50 @@ public func buildApplication(
 ) async throws -> some ApplicationProtocol {
     let logger = logger ?? Logger(label: "paylink")
     let runtime = try PaylinkRuntime.make(configuration, clock: clock, logger: logger)
-    let router = try buildRouter(runtime)
 
     let server: HTTPServerBuilder
+    var certificate: (chain: String, key: String, developmentCA: String?)?
     if configuration.tlsDisabled {
         logger.warning("TLS is disabled (--no-tls): serve only behind a TLS-terminating proxy")
         server = .http1()
     } else {
-        let chain: String
-        let key: String
-        if let certificate = configuration.tlsCertificatePath, let privateKey = configuration.tlsKeyPath {
-            (chain, key) = (certificate, privateKey)
+        if let chain = configuration.tlsCertificatePath, let privateKey = configuration.tlsKeyPath {
+            certificate = (chain, privateKey, nil)
         } else {
             let paths = try DevelopmentCertificates.ensure(in: configuration.certificatesDirectory)
-            (chain, key) = (paths.certificateChain, paths.privateKey)
+            certificate = (paths.certificateChain, paths.privateKey, paths.caCertificate)
         }
-        server = try .tls(.http1(), tlsConfiguration: TLSSetup.serverConfiguration(certificateChain: chain, privateKey: key))
+        server = try .tls(
+            .http1(), tlsConfiguration: TLSSetup.serverConfiguration(certificateChain: certificate!.chain, privateKey: certificate!.key))
     }
+
+    // The PSP: the embedded sandbox on its own listener unless `--psp-port 0` or `--psp-url`.
+    let ownAddress = OwnAddress(configuration)
+    let psp = runtime.pspEndpoint
+    var pspServices: [any Service] = []
+    if configuration.pspURL == nil, configuration.pspPort != 0 {
+        pspServices.append(
+            try buildSandboxPSP(
+                configuration: runtime.sandboxConfiguration(
+                    certificate: certificate.map { ($0.chain, $0.key) }, trustRoots: certificate?.developmentCA, webhookBase: ownAddress),
+                logger: Logger(label: "sandbox-psp")))
+    }
+    let pspClient = PSPClient(
+        baseURL: psp.url, secretKey: psp.secretKey, trustRoots: configuration.pspCAFile ?? certificate?.developmentCA, logger: logger)
+    let payments = runtime.paymentService(psp: pspClient, logger: logger)
+    let router = try buildRouter(runtime, payments: payments)
 
     let links = runtime.linkService
     let expiry = LinkExpiryService(
         links: links, store: runtime.store, clock: clock, interval: configuration.expirySweepInterval, logger: logger)
+    let watcher = PaymentWatcher(payments: payments, store: runtime.store, clock: clock, interval: .seconds(1), logger: logger)
     var app = Application(
         router: router, server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         // Store services first: the group stops services in reverse order, so the database goes last.
-        services: runtime.services + [runtime.doorbell, expiry], logger: logger)
+        services: runtime.services + [runtime.doorbell, pspClient, expiry, watcher] + pspServices,
+        onServerRunning: { channel in ownAddress.bound(port: channel.localAddress?.port) },
+        logger: logger)
     app.beforeServerStarts {
         try await runtime.prepare()
         if let (agent, key) = try await runtime.bootstrapAdminIfEmpty() {
@@ -153,7 +173,9 @@ public func buildApplication(
 }
 
 /// The routes and middleware, separate from the server so tests can drive it in-process.
-func buildRouter(_ runtime: PaylinkRuntime) throws -> Router<PaylinkRequestContext> {
+/// Without `payments` the page's pay endpoint answers 503 (no PSP), which suits tests of other areas.
+func buildRouter(_ runtime: PaylinkRuntime, payments: PaymentService? = nil) throws -> Router<PaylinkRequestContext> {
+    let payments = payments ?? runtime.paymentService(psp: nil, logger: Logger(label: "paylink"))
     let configuration = runtime.configuration
     let links = runtime.linkService
     let router = Router(context: PaylinkRequestContext.self)
@@ -165,6 +187,11 @@ func buildRouter(_ runtime: PaylinkRuntime) throws -> Router<PaylinkRequestConte
     HealthController(store: runtime.store, metrics: runtime.metrics).addRoutes(to: router)
     OpenAPIController().addRoutes(to: router)
     try PaymentPageController(store: runtime.store, keyRing: runtime.keyRing, clock: runtime.clock).addRoutes(to: router)
+    PaymentPageAPIController(payments: payments, clock: runtime.clock).addRoutes(to: router)
+    PSPWebhookController(
+        provider: "sandbox", verifier: StripeSignatureVerifier(secrets: runtime.pspEndpoint.webhookSecrets), payments: payments,
+        store: runtime.store, clock: runtime.clock
+    ).addRoutes(to: router)
 
     let api = router.group("v1").add(middleware: AgentAuthenticator(store: runtime.store))
     LinksController(

@@ -40,6 +40,17 @@ public struct PaylinkConfiguration: Sendable {
     public var whatsappURL: String?
     public var smtpURL: String?
     public var chatWebhookURL: String?
+    /// Base URL of the PSP's API, for Paylink's server and the page's script alike. Nil means the
+    /// embedded sandbox: `https://HOST:PSP_PORT` (http with `--no-tls`).
+    public var pspURL: String?
+    /// Bearer key for the PSP's server API. Nil derives the embedded sandbox's key from the data key.
+    public var pspSecretKey: String?
+    /// `whsec_…` secrets for `/webhooks/sandbox`. Empty derives the embedded sandbox's from the data key.
+    public var sandboxWebhookSecrets: [String] = []
+    /// Extra CA (PEM) to trust when calling the PSP; nil trusts the development CA when the
+    /// development certificate is in use, else the system roots.
+    public var pspCAFile: String?
+    public var payments = PaymentSettings()
 
     public init() {}
 
@@ -70,6 +81,21 @@ public struct PaylinkConfiguration: Sendable {
         ("whatsappUrl", "WhatsApp Cloud API endpoint"),
         ("smtpUrl", "SMTP server, smtp://user:pass@host:port"),
         ("chatWebhookUrl", "chat platform webhook"),
+        ("pspUrl", "PSP API base (default the embedded sandbox, https://HOST:PSP_PORT)"),
+        ("pspSecretKey", "PSP server API key (default derived for the embedded sandbox); secret"),
+        ("sandboxWebhookSecret", "whsec_… secrets for /webhooks/sandbox, comma-separated (default derived); secret"),
+        ("pspCaFile", "extra CA (PEM) to trust when calling the PSP (default the development CA with the dev certificate)"),
+        ("fraudAmountLimit", "block payments above this amount, minor units of any currency (default 1000000)"),
+        ("fraudVelocityWindowSeconds", "window of the velocity rules (default 3600)"),
+        ("fraudMaxAttemptsPerLink", "attempts per link per window before blocking (default 10)"),
+        ("fraudMaxAttemptsPerIp", "attempts per client IP per window before blocking (default 20)"),
+        ("fraudMaxAttemptsPerCard", "attempts per card fingerprint per window before blocking (default 5)"),
+        ("fraudReviewRiskScore", "PSP risk score from which a payment is flagged for review (default 65)"),
+        ("fraudBlockRiskScore", "PSP risk score from which a payment is blocked (default 75)"),
+        ("maxDeclines", "declines after which a link locks (default 5)"),
+        ("stallSeconds", "opened, then no progress for this long: link.stalled (default 120)"),
+        ("progressReportsPerMinute", "page progress reports accepted per link per minute (default 60)"),
+        ("paymentReconcileSeconds", "ask the PSP about a payment with no outcome after this long (default 15)"),
     ]
 
     /// Reads every setting from `reader`, rejecting values that cannot be right.
@@ -163,6 +189,32 @@ public struct PaylinkConfiguration: Sendable {
         whatsappURL = string("whatsappUrl")
         smtpURL = string("smtpUrl", secret: true)
         chatWebhookURL = string("chatWebhookUrl")
+        pspURL = string("pspUrl").map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        if let pspURL {
+            guard let url = URL(string: pspURL), ["https", "http"].contains(url.scheme ?? ""), url.host != nil else {
+                throw ConfigurationError.invalid("pspUrl must be an absolute http(s) URL")
+            }
+        }
+        pspSecretKey = string("pspSecretKey", secret: true)
+        sandboxWebhookSecrets = (string("sandboxWebhookSecret", secret: true) ?? "")
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        pspCAFile = string("pspCaFile")
+        func count(_ key: String, _ range: ClosedRange<Int>) throws -> Int? {
+            guard let value = try integer(key) else { return nil }
+            guard range.contains(value) else { throw ConfigurationError.invalid("\(key) must be \(range.lowerBound)–\(range.upperBound)") }
+            return value
+        }
+        if let value = try count("fraudAmountLimit", 1...Int(Int32.max)) { payments.amountLimit = Int64(value) }
+        if let value = try seconds("fraudVelocityWindowSeconds") { payments.velocityWindow = value }
+        if let value = try count("fraudMaxAttemptsPerLink", 1...10_000) { payments.maxAttemptsPerLink = value }
+        if let value = try count("fraudMaxAttemptsPerIp", 1...10_000) { payments.maxAttemptsPerIP = value }
+        if let value = try count("fraudMaxAttemptsPerCard", 1...10_000) { payments.maxAttemptsPerCard = value }
+        if let value = try count("fraudReviewRiskScore", 0...100) { payments.reviewRiskScore = value }
+        if let value = try count("fraudBlockRiskScore", 0...100) { payments.blockRiskScore = value }
+        if let value = try count("maxDeclines", 1...100) { payments.maxDeclines = value }
+        if let value = try seconds("stallSeconds") { payments.stallAfter = value }
+        if let value = try count("progressReportsPerMinute", 1...10_000) { payments.progressReportsPerMinute = value }
+        if let value = try seconds("paymentReconcileSeconds") { payments.reconcileAfter = value }
     }
 
     /// Builds the reader: flags first, then `PAYLINK_*` variables, then the optional JSON file.
@@ -174,7 +226,10 @@ public struct PaylinkConfiguration: Sendable {
                 name: "flags",
                 values: Dictionary(uniqueKeysWithValues: flags.map { (AbsoluteConfigKey(["paylink", $0.key]), ConfigValue(.string($0.value), isSecret: false)) })),
             EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .dynamic { key, _ in
-                ["PAYLINK_MASTER_KEY", "PAYLINK_DATABASE_URL", "PAYLINK_STRIPE_WEBHOOK_SECRET", "PAYLINK_ADYEN_HMAC_KEY", "PAYLINK_SMTP_URL"].contains(key.uppercased())
+                [
+                    "PAYLINK_MASTER_KEY", "PAYLINK_DATABASE_URL", "PAYLINK_STRIPE_WEBHOOK_SECRET", "PAYLINK_ADYEN_HMAC_KEY",
+                    "PAYLINK_SMTP_URL", "PAYLINK_PSP_SECRET_KEY", "PAYLINK_SANDBOX_WEBHOOK_SECRET",
+                ].contains(key.uppercased())
             }),
         ]
         if let file = flags["config"] ?? environment["PAYLINK_CONFIG"] {
@@ -195,6 +250,24 @@ public struct PaylinkConfiguration: Sendable {
         let hostPart = host.contains(":") ? "[\(host)]" : host
         return "\(scheme)://\(hostPart):\(port)"
     }
+}
+
+/// Thresholds of the fraud checks and the payment page's watchers (SPEC §3: amount limits,
+/// velocity per link, IP and card, a lock after repeated declines, the PSP's risk signal).
+public struct PaymentSettings: Sendable {
+    public var amountLimit: Int64 = 1_000_000
+    public var velocityWindow: Duration = .seconds(3600)
+    public var maxAttemptsPerLink = 10
+    public var maxAttemptsPerIP = 20
+    public var maxAttemptsPerCard = 5
+    /// Stripe Radar's levels: elevated from 65, highest from 75.
+    public var reviewRiskScore = 65
+    public var blockRiskScore = 75
+    public var maxDeclines = 5
+    public var stallAfter: Duration = .seconds(120)
+    public var progressReportsPerMinute = 60
+    public var reconcileAfter: Duration = .seconds(15)
+    public init() {}
 }
 
 /// A setting that cannot be used; the message names the setting and what it must be.

@@ -39,6 +39,10 @@ public struct Link: Sendable, Equatable {
     public var amountRefunded: Int64
     /// The `seq` of this link's newest event; the next event gets `lastSeq + 1`.
     public var lastSeq: Int
+    /// Too many declined attempts: the page refuses further payments (the agent issues a new link).
+    public var locked: Bool = false
+    /// The attempt the agent should see, if any (see `PaymentSummary`).
+    public var payment: PaymentSummary? = nil
 
     /// The status a reader should see at `now`: an open link whose time is up is expired,
     /// even in the seconds before the expiry service records it.

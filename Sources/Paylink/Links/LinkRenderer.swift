@@ -14,7 +14,7 @@ struct LinkRenderer: Sendable {
 
         enum CodingKeys: String, CodingKey {
             case id, object, url, status, amount, currency, reference, description, locale, expires_at, created_at
-            case agent_id, customer, metadata, conversation, payment, amount_refunded
+            case agent_id, customer, metadata, conversation, payment, amount_refunded, locked
         }
 
         func encode(to encoder: any Encoder) throws {
@@ -34,8 +34,33 @@ struct LinkRenderer: Sendable {
             try container.encode(link.customer.map(CustomerResource.init), forKey: .customer)
             try container.encode(link.metadata, forKey: .metadata)
             try container.encode(link.conversation, forKey: .conversation)
-            try container.encodeNil(forKey: .payment)
+            try container.encode(link.payment.map(PaymentResource.init), forKey: .payment)
             try container.encode(link.amountRefunded, forKey: .amount_refunded)
+            try container.encode(link.locked, forKey: .locked)
+        }
+    }
+
+    /// A link's `payment`: `{id, object, status, card: {brand, last4}, fraud: {outcome, reasons,
+    /// risk_score}, decline_code, failure_code, late, created_at}`, every key always present.
+    struct PaymentResource: Encodable {
+        let payment: PaymentSummary
+        init(_ payment: PaymentSummary) { self.payment = payment }
+        enum CodingKeys: String, CodingKey { case id, object, status, card, fraud, decline_code, failure_code, late, created_at }
+        enum FraudKeys: String, CodingKey { case outcome, reasons, risk_score }
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(payment.id, forKey: .id)
+            try container.encode("payment", forKey: .object)
+            try container.encode(payment.status, forKey: .status)
+            try container.encode(payment.card, forKey: .card)
+            var fraud = container.nestedContainer(keyedBy: FraudKeys.self, forKey: .fraud)
+            try fraud.encode(payment.fraud.outcome, forKey: .outcome)
+            try fraud.encode(payment.fraud.reasons, forKey: .reasons)
+            try fraud.encode(payment.fraud.riskScore, forKey: .risk_score)
+            try container.encode(payment.declineCode, forKey: .decline_code)
+            try container.encode(payment.failureCode, forKey: .failure_code)
+            try container.encode(payment.late, forKey: .late)
+            try container.encode(RFC3339.string(Date(unixSeconds: payment.createdAt)), forKey: .created_at)
         }
     }
 

@@ -7,8 +7,13 @@ public struct JSONLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level = .info
     let label: String
+    /// Where each line goes: standard error in production, a buffer in the canary test.
+    let sink: @Sendable (Data) -> Void
 
-    public init(label: String) { self.label = label }
+    public init(label: String, sink: @escaping @Sendable (Data) -> Void = { FileHandle.standardError.write($0) }) {
+        self.label = label
+        self.sink = sink
+    }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
@@ -26,7 +31,7 @@ public struct JSONLogHandler: LogHandler {
         guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
         else { return }
         data.append(0x0A)
-        FileHandle.standardError.write(data)
+        sink(data)
     }
 
     static func plain(_ value: Logger.MetadataValue) -> Any {

@@ -43,6 +43,24 @@ public protocol PaylinkStore: Sendable {
     func events(link: LinkID, afterSeq: Int, limit: Int) async throws -> [Event]
     func events(afterCursor: Int64, scope: AgentScope, limit: Int) async throws -> [Event]
 
+    // MARK: Payments
+    /// Loads the link (any agent's) with its payment attempts and activity, applies `transform`,
+    /// and saves all three with the returned events in one transaction, the link row locked.
+    /// With a `receipt`, records it in the same transaction and throws `StoreError.duplicate`
+    /// (changing nothing) if that PSP event was already recorded.
+    func updatePayments(
+        _ id: LinkID, receipt: WebhookReceipt?, transform: @escaping @Sendable (inout PaymentRecord) throws -> [EventDraft]
+    ) async throws -> (PaymentRecord, [Event])
+    /// The link a payment attempt belongs to.
+    func paymentLink(_ id: PaymentID) async throws -> LinkID?
+    /// Attempts (any status but `blocked`) matching `key` created at or after `since`.
+    func countPayments(_ key: VelocityKey, since: Date) async throws -> Int
+    /// Open links whose page reported something and then nothing since `lastActivityBefore`,
+    /// and that are not already marked stalled for that silence.
+    func linksToMarkStalled(lastActivityBefore: Date, limit: Int) async throws -> [LinkID]
+    /// Live attempts (`processing`, `requires_action`) last changed before `updatedBefore`, oldest first.
+    func paymentsAwaitingOutcome(updatedBefore: Date, limit: Int) async throws -> [(payment: PaymentID, link: LinkID)]
+
     // MARK: Idempotency keys
     func claimIdempotencyKey(_ claim: IdempotencyClaim) async throws -> IdempotencyClaimResult
     func releaseIdempotencyKey(_ claim: IdempotencyClaim) async throws

@@ -95,7 +95,57 @@ enum PostgresMigrations {
                 """,
                 "CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at)",
             ]
-        )
+        ),
+        (
+            "v2-payments",
+            [
+                "ALTER TABLE links ADD COLUMN locked BOOLEAN NOT NULL DEFAULT FALSE",
+                "ALTER TABLE links ADD COLUMN payment TEXT",
+                """
+                CREATE TABLE payments (
+                    row_seq BIGSERIAL PRIMARY KEY,
+                    id TEXT NOT NULL UNIQUE,
+                    link_id TEXT NOT NULL REFERENCES links(id),
+                    status TEXT NOT NULL
+                        CHECK (status IN ('processing', 'requires_action', 'succeeded', 'declined', 'failed', 'blocked')),
+                    fingerprint TEXT,
+                    client_ip_hash TEXT,
+                    psp_token TEXT NOT NULL UNIQUE,
+                    psp_charge_id TEXT UNIQUE,
+                    created_at BIGINT NOT NULL,
+                    updated_at BIGINT NOT NULL,
+                    body TEXT NOT NULL
+                )
+                """,
+                // Exactly once, in the database: one live-or-succeeded attempt per link.
+                """
+                CREATE UNIQUE INDEX payments_one_holding ON payments(link_id)
+                    WHERE status IN ('processing', 'requires_action', 'succeeded')
+                """,
+                "CREATE INDEX payments_link ON payments(link_id, row_seq)",
+                "CREATE INDEX payments_fingerprint ON payments(fingerprint, created_at)",
+                "CREATE INDEX payments_client_ip ON payments(client_ip_hash, created_at)",
+                "CREATE INDEX payments_pending ON payments(updated_at) WHERE status IN ('processing', 'requires_action')",
+                """
+                CREATE TABLE link_activity (
+                    link_id TEXT PRIMARY KEY REFERENCES links(id),
+                    last_activity_at BIGINT,
+                    stalled_at BIGINT,
+                    body TEXT NOT NULL
+                )
+                """,
+                "CREATE INDEX link_activity_silence ON link_activity(last_activity_at)",
+                """
+                CREATE TABLE webhook_receipts (
+                    provider TEXT NOT NULL,
+                    event_id TEXT NOT NULL,
+                    link_id TEXT NOT NULL,
+                    received_at BIGINT NOT NULL,
+                    PRIMARY KEY (provider, event_id)
+                )
+                """,
+            ]
+        ),
     ]
 
     static func apply(on connection: PostgresConnection, logger: Logger) async throws {

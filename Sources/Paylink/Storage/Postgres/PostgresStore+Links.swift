@@ -218,6 +218,8 @@ extension PostgresStore {
             customer: hasCustomer ? .init(name: customerName, email: customerEmail, phone: customerPhone) : nil,
             metadata: try StoreJSON.decode([String: String].self, from: try row["metadata"].decode(String.self)),
             conversation: channel.flatMap { channel in conversationID.map { .init(channel: channel, id: $0) } },
-            amountRefunded: try row["amount_refunded"].decode(Int64.self), lastSeq: Int(try row["last_seq"].decode(Int32.self)))
+            amountRefunded: try row["amount_refunded"].decode(Int64.self), lastSeq: Int(try row["last_seq"].decode(Int32.self)),
+            locked: try row["locked"].decode(Bool.self),
+            payment: try row["payment"].decode(String?.self).map { try StoreJSON.decode(PaymentSummary.self, from: $0) })
     }
 }

@@ -81,6 +81,48 @@ enum SQLiteMigrations {
                     CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at);
                     """)
         }
+        migrator.registerMigration("v2-payments") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE links ADD COLUMN locked INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE links ADD COLUMN payment TEXT;
+                    CREATE TABLE payments (
+                        row_seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        id TEXT NOT NULL UNIQUE,
+                        link_id TEXT NOT NULL REFERENCES links(id),
+                        status TEXT NOT NULL
+                            CHECK (status IN ('processing', 'requires_action', 'succeeded', 'declined', 'failed', 'blocked')),
+                        fingerprint TEXT,
+                        client_ip_hash TEXT,
+                        psp_token TEXT NOT NULL UNIQUE,
+                        psp_charge_id TEXT UNIQUE,
+                        created_at INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL,
+                        body TEXT NOT NULL
+                    );
+                    -- Exactly once, in the database: one live-or-succeeded attempt per link.
+                    CREATE UNIQUE INDEX payments_one_holding ON payments(link_id)
+                        WHERE status IN ('processing', 'requires_action', 'succeeded');
+                    CREATE INDEX payments_link ON payments(link_id, row_seq);
+                    CREATE INDEX payments_fingerprint ON payments(fingerprint, created_at);
+                    CREATE INDEX payments_client_ip ON payments(client_ip_hash, created_at);
+                    CREATE INDEX payments_pending ON payments(updated_at) WHERE status IN ('processing', 'requires_action');
+                    CREATE TABLE link_activity (
+                        link_id TEXT PRIMARY KEY REFERENCES links(id),
+                        last_activity_at INTEGER,
+                        stalled_at INTEGER,
+                        body TEXT NOT NULL
+                    );
+                    CREATE INDEX link_activity_silence ON link_activity(last_activity_at);
+                    CREATE TABLE webhook_receipts (
+                        provider TEXT NOT NULL,
+                        event_id TEXT NOT NULL,
+                        link_id TEXT NOT NULL,
+                        received_at INTEGER NOT NULL,
+                        PRIMARY KEY (provider, event_id)
+                    );
+                    """)
+        }
         return migrator
     }()
 }

@@ -49,6 +49,7 @@ extension SQLiteStore {
                     updated.status.rawValue, updated.expiresAt.unixSeconds, updated.amountRefunded, updated.lastSeq,
                     id.rawValue,
                 ])
+            // Cancel, extend and expire never touch `locked` or `payment`; `updatePayments` owns them.
             if let idempotency { try Self.complete(idempotency, with: updated, in: db) }
             return (updated, events)
         }
@@ -184,7 +185,8 @@ extension SQLiteStore {
             customer: hasCustomer ? .init(name: customerName, email: customerEmail, phone: customerPhone) : nil,
             metadata: try StoreJSON.decode([String: String].self, from: row["metadata"]),
             conversation: channel.flatMap { channel in conversationID.map { .init(channel: channel, id: $0) } },
-            amountRefunded: row["amount_refunded"], lastSeq: row["last_seq"])
+            amountRefunded: row["amount_refunded"], lastSeq: row["last_seq"], locked: row["locked"],
+            payment: try (row["payment"] as String?).map { try StoreJSON.decode(PaymentSummary.self, from: $0) })
     }
 
     static func event(_ row: Row) throws -> Event {
