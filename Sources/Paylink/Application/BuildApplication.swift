@@ -186,7 +186,8 @@ func buildRouter(_ runtime: PaylinkRuntime, payments: PaymentService? = nil) thr
 
     HealthController(store: runtime.store, metrics: runtime.metrics).addRoutes(to: router)
     OpenAPIController().addRoutes(to: router)
-    try PaymentPageController(store: runtime.store, keyRing: runtime.keyRing, clock: runtime.clock).addRoutes(to: router)
+    try PaymentPageController(store: runtime.store, keyRing: runtime.keyRing, clock: runtime.clock, pspURL: runtime.pspEndpoint.url)
+        .addRoutes(to: router)
     PaymentPageAPIController(payments: payments, clock: runtime.clock).addRoutes(to: router)
     PSPWebhookController(
         provider: "sandbox", verifier: StripeSignatureVerifier(secrets: runtime.pspEndpoint.webhookSecrets), payments: payments,
