@@ -10,6 +10,10 @@ stream read + SSE write, as a console would see it.
 
     PAYLINK_LOAD_KEY=plk_… python3 scripts/load/sse_latency.py --base https://127.0.0.1:PORT --count 500
 
+With `--write-base https://127.0.0.1:OTHER`, the links are created on another instance sharing
+the database (PostgreSQL), so the figure also includes that instance's notification reaching
+the one that serves the stream.
+
 Loopback only; certificate verification is off because the server uses the generated
 development certificate. Prints percentiles; never asserts on time.
 """
@@ -103,7 +107,8 @@ def connect(base, context, timeout):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--base", required=True, help="https://127.0.0.1:PORT")
+    parser.add_argument("--base", required=True, help="https://127.0.0.1:PORT, the instance serving the stream")
+    parser.add_argument("--write-base", help="create the links on this instance instead (default: --base)")
     parser.add_argument("--count", type=int, default=500, help="measured creates (default 500)")
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured creates first (default 20)")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for each event (default 5)")
@@ -128,7 +133,7 @@ def main():
     reader = StreamReader(stream_response)
     reader.start()
 
-    post_connection = connect(args.base, context, timeout=30)
+    post_connection = connect(args.write_base or args.base, context, timeout=30)
     tag = f"{os.getpid()}-{int(time.time())}"
 
     def create(index):
@@ -169,7 +174,8 @@ def main():
     latencies.sort()
     round_trips.sort()
     after_response.sort()
-    print(f"creates: {args.count} (after {args.warmup} warm-up), events received: {len(latencies)}, missed: {missed}")
+    where = f", created on {args.write_base}, streamed from {args.base}" if args.write_base else ""
+    print(f"creates: {args.count} (after {args.warmup} warm-up){where}, events received: {len(latencies)}, missed: {missed}")
     print("append -> SSE receive (POST sent -> matching `event: link.created` read), ms: "
           + ", ".join(f"p{p} {percentile(latencies, p):.2f}" for p in (50, 90, 99))
           + f", max {latencies[-1] if latencies else float('nan'):.2f}")
