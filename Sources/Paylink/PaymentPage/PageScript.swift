@@ -29,10 +29,12 @@ enum PageScript {
           return fetch(c.base + path, { method: "POST", headers: { "Content-Type": "application/json" },
             body: JSON.stringify(body), credentials: "same-origin", cache: "no-store" });
         }
+        // One report at a time, so the agent sees the steps in the order they happened.
+        var reports = Promise.resolve();
         function report(type, field) {
           var b = { type: type };
           if (field) b.field = field;
-          post("/progress", b).catch(function () {});
+          reports = reports.then(function () { return post("/progress", b); }).catch(function () {});
         }
         function reload() { location.replace(c.base); }
 

@@ -16,7 +16,7 @@ enum PageTemplate {
     static let layout = """
         <!doctype html>
         <html lang="{{lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-        <meta name="robots" content="noindex,nofollow"><title>{{heading}}</title>
+        <meta name="robots" content="noindex,nofollow"><link rel="icon" href="data:,"><title>{{heading}}</title>
         <style nonce="{{nonce}}">{{{css}}}</style>
         </head><body><main>
         <h1>{{heading}}</h1>
