@@ -22,9 +22,20 @@ enum RequestBody {
         }
         let bytes = Data(buffer: buffer)
         if bytes.isEmpty && allowEmpty { return (bytes, [:]) }
-        guard let contentType = request.headers[.contentType],
-            contentType.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() == "application/json"
+        guard let contentType = request.headers[.contentType], mediaType(contentType) == "application/json"
         else { throw APIError.unsupportedMediaType }
         return (bytes, try JSONValue.parseObject(bytes))
+    }
+
+    /// `type/subtype` of a Content-Type, lowercased, without parameters or surrounding blanks.
+    static func mediaType(_ contentType: String) -> String? {
+        guard let first = contentType.split(separator: ";").first else { return nil }
+        // ASCII, the usual case: trim spaces and tabs here rather than through NSString, which
+        // cost 1.4 % of a create's CPU. `.whitespaces` holds no other ASCII character.
+        guard first.utf8.allSatisfy({ $0 < 0x80 }) else { return first.trimmingCharacters(in: .whitespaces).lowercased() }
+        let blank: (UTF8.CodeUnit) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        let utf8 = first.utf8
+        guard let start = utf8.firstIndex(where: { !blank($0) }), let end = utf8.lastIndex(where: { !blank($0) }) else { return "" }
+        return String(first[start...end]).lowercased()
     }
 }

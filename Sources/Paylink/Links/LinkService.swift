@@ -35,7 +35,7 @@ public struct LinkService: Sendable {
 
     func create(_ request: CreateLinkRequest, by agent: Agent, idempotency: IdempotencyClaim?) async throws -> Link {
         let now = clock.now()
-        let (token, _) = try await keyRing.issue()
+        let token = try await keyRing.newToken()
         let link = Link(
             id: .generate(), agentID: agent.id, signingKeyID: token.keyID, tokenNonce: token.nonce, status: .open,
             amount: request.amount, reference: request.reference, description: request.description, locale: request.locale,

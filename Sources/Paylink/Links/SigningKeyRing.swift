@@ -74,6 +74,12 @@ public final class SigningKeyRing: Sendable {
         return (token, token.encoded(with: entry.key))
     }
 
+    /// A fresh token for the current key, not encoded: a create encodes it once, for the response's `url`.
+    func newToken() async throws -> LinkToken {
+        guard let currentID = try await fresh().currentID else { throw Failure.unknownKey }
+        return LinkToken.random(keyID: currentID)
+    }
+
     /// The keys as they are now, for encoding tokens where no `await` is possible (inside a transaction).
     func snapshot() async throws -> Snapshot {
         Snapshot(keys: try await fresh().entries.mapValues(\.key))
