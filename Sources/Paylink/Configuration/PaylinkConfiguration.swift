@@ -206,14 +206,14 @@ public struct PaylinkConfiguration: Sendable {
         }
         if let value = try count("fraudAmountLimit", 1...Int(Int32.max)) { payments.amountLimit = Int64(value) }
         if let value = try seconds("fraudVelocityWindowSeconds") { payments.velocityWindow = value }
-        if let value = try count("fraudMaxAttemptsPerLink", 1...10_000) { payments.maxAttemptsPerLink = value }
-        if let value = try count("fraudMaxAttemptsPerIp", 1...10_000) { payments.maxAttemptsPerIP = value }
-        if let value = try count("fraudMaxAttemptsPerCard", 1...10_000) { payments.maxAttemptsPerCard = value }
+        if let value = try count("fraudMaxAttemptsPerLink", 1...1_000_000) { payments.maxAttemptsPerLink = value }
+        if let value = try count("fraudMaxAttemptsPerIp", 1...1_000_000) { payments.maxAttemptsPerIP = value }
+        if let value = try count("fraudMaxAttemptsPerCard", 1...1_000_000) { payments.maxAttemptsPerCard = value }
         if let value = try count("fraudReviewRiskScore", 0...100) { payments.reviewRiskScore = value }
         if let value = try count("fraudBlockRiskScore", 0...100) { payments.blockRiskScore = value }
         if let value = try count("maxDeclines", 1...100) { payments.maxDeclines = value }
         if let value = try seconds("stallSeconds") { payments.stallAfter = value }
-        if let value = try count("progressReportsPerMinute", 1...10_000) { payments.progressReportsPerMinute = value }
+        if let value = try count("progressReportsPerMinute", 1...1_000_000) { payments.progressReportsPerMinute = value }
         if let value = try seconds("paymentReconcileSeconds") { payments.reconcileAfter = value }
     }
 
