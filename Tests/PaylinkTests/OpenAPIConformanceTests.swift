@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import NIOCore
+import SandboxPSP
 import Testing
 
 @testable import Paylink
@@ -27,6 +28,10 @@ struct OpenAPIConformanceTests {
         ("GET", "/v1/links/{id}/events/stream"),
         ("GET", "/v1/events/stream"),
         ("GET", "/p/{token}"),
+        ("POST", "/p/{token}/progress"),
+        ("POST", "/p/{token}/pay"),
+        ("GET", "/p/{token}/status"),
+        ("POST", "/webhooks/sandbox"),
     ]
 
     @Test func servedDocumentIsOpenAPI31AndDescribesEveryRoute() async throws {
@@ -65,7 +70,8 @@ struct OpenAPIConformanceTests {
     }
 
     @Test func everyResponseOfARealisticSessionMatchesTheDocument() async throws {
-        let paylink = try await TestPaylink.make()
+        // A PSP address that refuses connections, so the page's pay endpoint answers 503 at once.
+        let paylink = try await TestPaylink.make { $0.pspURL = "http://127.0.0.1:1" }
         defer { paylink.cleanUp() }
         try await paylink.test { client in
             let contract = try APIContract(Data(buffer: try await client.send(.get, "/v1/openapi.json", key: nil).body))
@@ -152,6 +158,13 @@ struct OpenAPIConformanceTests {
             try await exchange(.get, String(minimalURL.trimmingPrefix("https://pay.example.test")), key: nil, expect: .gone)
             try await exchange(.get, "/p/not-a-real-token", key: nil, expect: .notFound)
 
+            // The page's own endpoints while the PSP cannot be reached: nothing is charged.
+            let fullPage = String(fullURL.trimmingPrefix("https://pay.example.test"))
+            try await exchange(.post, fullPage + "/progress", key: nil, json: #"{"type": "link.opened"}"#, expect: .ok)
+            try await exchange(
+                .post, fullPage + "/pay", key: nil, json: #"{"psp_token": "tok_unreachable"}"#, expect: .serviceUnavailable, code: "psp_unavailable")
+            try await exchange(.get, fullPage + "/status", key: nil, expect: .ok)
+
             // 400: invalid input, unknown parameters, bad cursors and headers.
             try await exchange(
                 .post, "/v1/links", json: #"{"amount": 0, "currency": "GBP", "reference": "r"}"#, expect: .badRequest, code: "amount_too_small")
@@ -229,6 +242,224 @@ struct OpenAPIConformanceTests {
             try await exchange(.get, "/v1/links?status=expired", expect: .ok)
             try await exchange(.get, String(fullURL.trimmingPrefix("https://pay.example.test")), key: nil, expect: .gone)
         }
+    }
+
+    /// The payment flow, live: a real sandbox PSP charges the cards, delivers signed webhooks,
+    /// and every answer of the page's endpoints, the webhook receiver and the agent API about
+    /// paid, declined, locked and 3-D Secure links fits the document, events included.
+    @Test func everyResponseOfAPaymentSessionMatchesTheDocument() async throws {
+        let sandbox = try await RunningSandbox.start()
+        // Two declines lock a link and twelve reports a minute are allowed, so both refusals are quick to reach.
+        let paylink = try await TestPaylink.withPSP(sandbox: sandbox) {
+            $0.payments.maxDeclines = 2
+            $0.payments.progressReportsPerMinute = 12
+        }
+        defer { paylink.cleanUp() }
+        do {
+            try await paylink.live(sandbox: sandbox) { base, http in
+                try await Self.payingSession(paylink, sandbox: sandbox, base: base, http: http)
+            }
+        } catch {
+            await sandbox.stop()
+            throw error
+        }
+        await sandbox.stop()
+    }
+
+    static func payingSession(_ paylink: TestPaylink, sandbox: RunningSandbox, base: String, http: HTTPClient) async throws {
+        let contract = try APIContract(Data(buffer: try await http.execute(HTTPClientRequest(url: base + "/v1/openapi.json"), timeout: .seconds(10)).body.collect(upTo: 1 << 20)))
+
+        /// Sends one request over HTTP and checks the response against the document; returns the JSON body.
+        @discardableResult
+        func exchange(
+            _ method: String, _ path: String, key: String? = nil, json: String? = nil, headers: [String: String] = [:],
+            expect status: Int, code: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
+        ) async throws -> JSONValue {
+            var request = HTTPClientRequest(url: base + path)
+            request.method = .init(rawValue: method)
+            if let key { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
+            if let json {
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(string: json))
+            }
+            for (name, value) in headers { request.headers.replaceOrAdd(name: name, value: value) }
+            let response = try await http.execute(request, timeout: .seconds(20))
+            let body = Data(buffer: try await response.body.collect(upTo: 1 << 20))
+            let text = String(decoding: body, as: UTF8.self)
+            #expect(Int(response.status.code) == status, "\(method) \(path): \(text)", sourceLocation: sourceLocation)
+            let parsed = (try? JSONValue.parse(body)) ?? .null
+            if let code { #expect(parsed["error"]?["code"]?.stringValue == code, "\(method) \(path): \(text)", sourceLocation: sourceLocation) }
+            var fields = HTTPFields()
+            for header in response.headers {
+                if let name = HTTPField.Name(header.name) { fields.append(HTTPField(name: name, value: header.value)) }
+            }
+            let problems = contract.problems(
+                method: method, uri: path, requestBody: json, status: Int(response.status.code), headers: fields, body: body)
+            #expect(
+                problems.isEmpty, "\(method) \(path) → \(response.status.code) does not match the document:\n\(problems.joined(separator: "\n"))",
+                sourceLocation: sourceLocation)
+            return parsed
+        }
+
+        /// A new link, created and checked through the API, and its customer.
+        func newLink(_ reference: String) async throws -> (id: String, page: String, customer: Customer) {
+            let json = try await exchange(
+                "POST", "/v1/links", key: paylink.agent, json: #"{"amount": 1999, "currency": "GBP", "reference": "\#(reference)"}"#,
+                expect: 201)
+            #expect(json["locked"] == .bool(false))
+            #expect(json["payment"] == .null)
+            let link: [String: Any] = [
+                "id": try #require(json["id"]?.stringValue), "url": try #require(json["url"]?.stringValue), "amount": 1999, "currency": "GBP",
+            ]
+            let customer = Customer(http: http, sandbox: sandbox, paylink: base, link: link)
+            return (customer.linkID, "/p/\(customer.token)", customer)
+        }
+        func paying(_ number: String, _ customer: Customer, card: String = "") async throws -> String {
+            let token = try await customer.tokenise(number)
+            return #"{"psp_token": "\#(token)"\#(card)}"#
+        }
+        func eventTypes(_ events: JSONValue) -> [String] {
+            (events["data"]?.arrayValue ?? []).compactMap { $0["type"]?.stringValue }
+        }
+
+        // A: progress, a decline, then a successful card.
+        let a = try await newLink("pay-a")
+        #expect(try await exchange("POST", a.page + "/progress", json: #"{"type": "link.opened"}"#, expect: 200)["recorded"] == .bool(true))
+        #expect(try await exchange("POST", a.page + "/progress", json: #"{"type": "link.opened"}"#, expect: 200)["recorded"] == .bool(false))
+        try await exchange("POST", a.page + "/progress", json: #"{"type": "payment.card_entry_started"}"#, expect: 200)
+        for field in ["number", "expiry", "cvc", "name"] {
+            try await exchange("POST", a.page + "/progress", json: #"{"type": "payment.card_field_completed", "field": "\#(field)"}"#, expect: 200)
+        }
+        try await exchange("POST", a.page + "/progress", json: #"{"type": "payment.card_entry_completed", "field": null}"#, expect: 200)
+        try await exchange(
+            "POST", a.page + "/progress", json: #"{"type": "payment.card_field_completed"}"#, expect: 400, code: "parameter_missing")
+        try await exchange(
+            "POST", a.page + "/progress", json: #"{"type": "payment.card_field_completed", "field": "cvc", "value": "123"}"#, expect: 400,
+            code: "parameter_unknown")
+        try await exchange("POST", a.page + "/progress", json: #"{"type": "link.paid"}"#, expect: 400, code: "parameter_invalid")
+        try await exchange(
+            "POST", a.page + "/progress", json: #"{"type": "link.opened"}"#, headers: ["Content-Type": "text/plain"], expect: 415,
+            code: "unsupported_media_type")
+        #expect(try await exchange("GET", a.page + "/status", expect: 200) == .object(["link_status": .string("open"), "locked": .bool(false), "payment": .null]))
+
+        try await exchange("POST", a.page + "/pay", json: #"{"psp_token": "tok_0000000000000000000000"}"#, expect: 400, code: "psp_token_invalid")
+        try await exchange("POST", a.page + "/pay", json: #"{"psp_token": "tok/../x"}"#, expect: 400, code: "psp_token_invalid")
+        try await exchange(
+            "POST", a.page + "/pay", json: try await paying("4242 4242 4242 4242", a.customer, card: #", "brand": "visa", "last4": "1111""#),
+            expect: 400, code: "psp_token_mismatch")
+        let declined = try await exchange("POST", a.page + "/pay", json: try await paying("4000 0000 0000 0002", a.customer), expect: 200)
+        #expect(declined["link_status"]?.stringValue == "open")
+        #expect(declined["payment"]?["status"]?.stringValue == "declined")
+        let paid = try await exchange(
+            "POST", a.page + "/pay", json: try await paying("4242 4242 4242 4242", a.customer, card: #", "brand": "visa", "last4": "4242""#),
+            expect: 200)
+        #expect(paid["link_status"]?.stringValue == "paid")
+        let paymentID = try #require(paid["payment"]?["id"]?.stringValue)
+        try await exchange("GET", a.page + "/status", expect: 200)
+        try await exchange("POST", a.page + "/pay", json: try await paying("4242 4242 4242 4242", a.customer), expect: 409, code: "link_paid")
+        try await exchange("POST", a.page + "/progress", json: #"{"type": "payment.card_entry_started"}"#, expect: 409, code: "link_paid")
+        let paidLink = try await exchange("GET", "/v1/links/\(a.id)", key: paylink.agent, expect: 200)
+        #expect(paidLink["status"]?.stringValue == "paid")
+        #expect(paidLink["payment"]?["status"]?.stringValue == "succeeded")
+        try await exchange("GET", "/v1/links?status=paid", key: paylink.agent, expect: 200)
+        // The sandbox's webhooks for both charges land a moment later and add nothing.
+        try await Task.sleep(for: .milliseconds(400))
+        let eventsA = try await exchange("GET", "/v1/links/\(a.id)/events?limit=100", key: paylink.agent, expect: 200)
+        #expect(
+            eventTypes(eventsA) == [
+                "link.created", "link.opened", "payment.card_entry_started", "payment.card_field_completed", "payment.card_field_completed",
+                "payment.card_field_completed", "payment.card_field_completed", "payment.card_entry_completed", "payment.submitted",
+                "payment.fraud_check", "payment.declined", "payment.submitted", "payment.fraud_check", "payment.succeeded",
+            ])
+
+        // B: the PSP's highest risk is blocked, a decline follows, and the link locks.
+        let b = try await newLink("pay-b")
+        let blocked = try await exchange("POST", b.page + "/pay", json: try await paying("4100 0000 0000 0019", b.customer), expect: 200)
+        #expect(blocked["payment"]?["status"]?.stringValue == "blocked")
+        try await exchange("POST", b.page + "/pay", json: try await paying("4000 0000 0000 9995", b.customer), expect: 200)
+        #expect(try await exchange("GET", b.page + "/status", expect: 200)["locked"] == .bool(true))
+        try await exchange("POST", b.page + "/pay", json: try await paying("4242 4242 4242 4242", b.customer), expect: 409, code: "link_locked")
+        try await exchange("POST", b.page + "/progress", json: #"{"type": "payment.card_entry_started"}"#, expect: 409, code: "link_locked")
+        try await exchange("POST", b.page + "/progress", json: #"{"type": "link.customer_needs_help"}"#, expect: 200)
+        let lockedLink = try await exchange("GET", "/v1/links/\(b.id)", key: paylink.agent, expect: 200)
+        #expect(lockedLink["locked"] == .bool(true))
+        #expect(lockedLink["payment"]?["decline_code"]?.stringValue == "insufficient_funds")
+        let eventsB = try await exchange("GET", "/v1/links/\(b.id)/events", key: paylink.agent, expect: 200)
+        #expect(eventTypes(eventsB).suffix(3) == ["payment.declined", "link.locked", "link.customer_needs_help"])
+        #expect(eventTypes(eventsB).filter { $0 == "payment.fraud_check" }.count == 2)
+
+        // C: 3-D Secure, failed by the customer; too many progress reports; then the link goes quiet.
+        let c = try await newLink("pay-c")
+        try await exchange("POST", c.page + "/progress", json: #"{"type": "link.opened"}"#, expect: 200)
+        let challenged = try await exchange("POST", c.page + "/pay", json: try await paying("4000 0000 0000 3220", c.customer), expect: 200)
+        #expect(challenged["payment"]?["status"]?.stringValue == "requires_action")
+        let redirect = try #require(challenged["payment"]?["redirect_url"]?.stringValue)
+        try await exchange("GET", c.page + "/status", expect: 200)
+        try await exchange(
+            "POST", c.page + "/pay", json: try await paying("4242 4242 4242 4242", c.customer), expect: 409, code: "payment_in_progress")
+        try await c.customer.completeThreeDS(redirect, approve: false)
+        var failed = JSONValue.null
+        for _ in 0..<50 {
+            failed = try await exchange("GET", c.page + "/status", expect: 200)
+            if failed["payment"]?["status"]?.stringValue == "failed" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(failed["payment"]?["failure_code"]?.stringValue == "authentication_failed", "\(failed)")
+        var limited = false
+        for _ in 0..<12 where !limited {
+            let (status, _) = try await c.customer.progress("link.opened")
+            limited = status == 429
+        }
+        #expect(limited, "twelve reports a minute")
+        try await exchange("POST", c.page + "/progress", json: #"{"type": "link.opened"}"#, expect: 429, code: "rate_limited")
+        paylink.clock.advance(by: 150)
+        var eventsC = JSONValue.null
+        for _ in 0..<50 {
+            eventsC = try await exchange("GET", "/v1/links/\(c.id)/events", key: paylink.agent, expect: 200)
+            if eventTypes(eventsC).last == "link.stalled" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(
+            eventTypes(eventsC) == [
+                "link.created", "link.opened", "payment.submitted", "payment.fraud_check", "payment.authentication_required",
+                "payment.failed", "link.stalled",
+            ])
+        try await exchange("GET", "/v1/links/\(c.id)", key: paylink.agent, expect: 200)
+
+        // The webhook receiver: refused signatures and payloads, then a signed event applied once.
+        let event = #"{"id":"evt_conformance_1","type":"charge.succeeded","data":{"object":{"id":"ch_conformance","object":"charge","status":"succeeded","reference":"\#(paymentID)"}}}"#
+        try await exchange("POST", "/webhooks/sandbox", json: event, expect: 400, code: "signature_missing")
+        try await exchange(
+            "POST", "/webhooks/sandbox", json: event, headers: ["Stripe-Signature": "t=\(Int(Date().timeIntervalSince1970)),v1=" + String(repeating: "0", count: 64)],
+            expect: 400, code: "signature_invalid")
+        try await exchange("POST", "/webhooks/sandbox", json: event, headers: ["Stripe-Signature": "v1=abc"], expect: 400, code: "signature_malformed")
+        let stale = StripeSignature.header(payload: Data(event.utf8), secret: sandbox.webhookSecret, at: Date().addingTimeInterval(-3600))
+        try await exchange(
+            "POST", "/webhooks/sandbox", json: event, headers: ["Stripe-Signature": stale], expect: 400, code: "signature_timestamp_out_of_tolerance")
+        let notAnEvent = #"{"object": "event"}"#
+        try await exchange(
+            "POST", "/webhooks/sandbox", json: notAnEvent,
+            headers: ["Stripe-Signature": StripeSignature.header(payload: Data(notAnEvent.utf8), secret: sandbox.webhookSecret)], expect: 400,
+            code: "webhook_payload_invalid")
+        let signed = ["Stripe-Signature": StripeSignature.header(payload: Data(event.utf8), secret: sandbox.webhookSecret)]
+        #expect(try await exchange("POST", "/webhooks/sandbox", json: event, headers: signed, expect: 200)["duplicate"] == .bool(false))
+        #expect(try await exchange("POST", "/webhooks/sandbox", json: event, headers: signed, expect: 200)["duplicate"] == .bool(true))
+        let refund = #"{"id":"evt_conformance_2","type":"charge.refunded","data":{"object":{}}}"#
+        try await exchange(
+            "POST", "/webhooks/sandbox", json: refund,
+            headers: ["Stripe-Signature": StripeSignature.header(payload: Data(refund.utf8), secret: sandbox.webhookSecret)], expect: 200)
+        #expect(eventTypes(try await exchange("GET", "/v1/links/\(a.id)/events?after=13", key: paylink.agent, expect: 200)) == ["payment.succeeded"])
+
+        // D: cancelled, so the page's endpoints answer 410 (an unreachable PSP's 503 is in the session above).
+        let d = try await newLink("pay-d")
+        let token = try await d.customer.tokenise("4242 4242 4242 4242")
+        try await exchange("POST", "/v1/links/\(d.id)/cancel", key: paylink.agent, expect: 200)
+        try await exchange("POST", d.page + "/pay", json: #"{"psp_token": "\#(token)"}"#, expect: 410, code: "link_cancelled")
+        try await exchange("POST", d.page + "/progress", json: #"{"type": "link.opened"}"#, expect: 410, code: "link_cancelled")
+        #expect(try await exchange("GET", d.page + "/status", expect: 200)["link_status"]?.stringValue == "cancelled")
+        try await exchange("GET", "/p/not-a-real-token/status", expect: 404, code: "link_not_found")
+        try await exchange("POST", "/p/not-a-real-token/pay", json: #"{"psp_token": "\#(token)"}"#, expect: 404, code: "link_not_found")
+        try await exchange("POST", "/p/not-a-real-token/progress", json: #"{"type": "link.opened"}"#, expect: 404, code: "link_not_found")
     }
 
     /// The two streams answer `text/event-stream` whose `data` lines are documented Events.
