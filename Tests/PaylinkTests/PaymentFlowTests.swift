@@ -150,6 +150,25 @@ struct PaymentFlowTests {
         }
     }
 
+    @Test("velocity per IP, behind a trusted proxy: the customer's address comes from X-Forwarded-For")
+    func velocityPerForwardedIPBlocks() async throws {
+        try await withPayment(configure: { $0.payments.maxAttemptsPerIP = 2; $0.trustForwardedFor = true }) { agent, customer in
+            func pay(from address: String) async throws -> String? {
+                let token = try await customer.tokenise("4000 0000 0000 0002")
+                let (_, answer) = try await customer.send(
+                    "POST", "\(customer.paylink)/p/\(customer.token)/pay", json: ["psp_token": token],
+                    headers: ["X-Forwarded-For": "198.51.100.1, \(address)"])
+                return (answer["payment"] as? [String: Any])?["status"] as? String
+            }
+            #expect(try await pay(from: "203.0.113.7") == "declined")
+            #expect(try await pay(from: "203.0.113.7") == "declined")
+            #expect(try await pay(from: "203.0.113.8") == "declined", "another customer behind the same proxy is not blocked")
+            #expect(try await pay(from: "203.0.113.7") == "blocked")
+            let fraud = (try await agent.link(customer.linkID)["payment"] as? [String: Any])?["fraud"] as? [String: Any]
+            #expect(fraud?["reasons"] as? [String] == ["velocity_ip"])
+        }
+    }
+
     @Test("3-D Secure: authentication_required, the customer approves, the webhook settles it")
     func threeDSecureApprovedSettlesByWebhook() async throws {
         try await withPayment { agent, customer in

@@ -188,7 +188,8 @@ func buildRouter(_ runtime: PaylinkRuntime, payments: PaymentService? = nil) thr
     OpenAPIController().addRoutes(to: router)
     try PaymentPageController(store: runtime.store, keyRing: runtime.keyRing, clock: runtime.clock, pspURL: runtime.pspEndpoint.url)
         .addRoutes(to: router)
-    PaymentPageAPIController(payments: payments, clock: runtime.clock).addRoutes(to: router)
+    PaymentPageAPIController(payments: payments, clock: runtime.clock, trustForwardedFor: configuration.trustForwardedFor)
+        .addRoutes(to: router)
     PSPWebhookController(
         provider: "sandbox", verifier: StripeSignatureVerifier(secrets: runtime.pspEndpoint.webhookSecrets), payments: payments,
         store: runtime.store, clock: runtime.clock

@@ -51,6 +51,9 @@ public struct PaylinkConfiguration: Sendable {
     /// development certificate is in use, else the system roots.
     public var pspCAFile: String?
     public var payments = PaymentSettings()
+    /// Behind a reverse proxy: take the customer's address from the last `X-Forwarded-For` entry
+    /// (the one the proxy appended) instead of the TCP peer. Off by default: a client can forge it.
+    public var trustForwardedFor: Bool = false
 
     public init() {}
 
@@ -84,6 +87,7 @@ public struct PaylinkConfiguration: Sendable {
         ("pspUrl", "PSP API base (default the embedded sandbox, https://HOST:PSP_PORT)"),
         ("pspSecretKey", "PSP server API key (default derived for the embedded sandbox); secret"),
         ("sandboxWebhookSecret", "whsec_… secrets for /webhooks/sandbox, comma-separated (default derived); secret"),
+        ("trustForwardedFor", "behind a reverse proxy: the client IP (fraud velocity) is the last X-Forwarded-For entry"),
         ("pspCaFile", "extra CA (PEM) to trust when calling the PSP (default the development CA with the dev certificate)"),
         ("fraudAmountLimit", "block payments above this amount, minor units of any currency (default 1000000)"),
         ("fraudVelocityWindowSeconds", "window of the velocity rules (default 3600)"),
@@ -199,6 +203,7 @@ public struct PaylinkConfiguration: Sendable {
         sandboxWebhookSecrets = (string("sandboxWebhookSecret", secret: true) ?? "")
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         pspCAFile = string("pspCaFile")
+        trustForwardedFor = try flag("trustForwardedFor")
         func count(_ key: String, _ range: ClosedRange<Int>) throws -> Int? {
             guard let value = try integer(key) else { return nil }
             guard range.contains(value) else { throw ConfigurationError.invalid("\(key) must be \(range.lowerBound)–\(range.upperBound)") }

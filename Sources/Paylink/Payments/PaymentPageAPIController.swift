@@ -13,6 +13,8 @@ import Hummingbird
 struct PaymentPageAPIController: Sendable {
     let payments: PaymentService
     let clock: any WallClock
+    /// See `PaylinkConfiguration.trustForwardedFor`.
+    var trustForwardedFor = false
 
     func addRoutes(to router: Router<PaylinkRequestContext>) {
         router.post("p/:token/progress", use: progress)
@@ -30,12 +32,23 @@ struct PaymentPageAPIController: Sendable {
     @Sendable func pay(_ request: Request, context: PaylinkRequestContext) async throws -> Response {
         let (_, object) = try await RequestBody.jsonObject(request, context: context)
         let submission = try PaySubmission(json: object)
-        let link = try await payments.pay(submission, token: try token(context), clientIP: context.remoteAddress?.ipAddress)
+        let link = try await payments.pay(submission, token: try token(context), clientIP: clientIP(request, context))
         return try render(link)
     }
 
     @Sendable func status(_ request: Request, context: PaylinkRequestContext) async throws -> Response {
         try render(try await payments.link(token: try token(context)))
+    }
+
+    /// The customer's address for the per-IP velocity rule: the TCP peer, or behind a trusted
+    /// proxy the entry it appended to `X-Forwarded-For` (the last one; earlier ones are the client's word).
+    func clientIP(_ request: Request, _ context: PaylinkRequestContext) -> String? {
+        if trustForwardedFor, let forwarded = request.headers[values: HTTPField.Name("X-Forwarded-For")!].last,
+            let last = forwarded.split(separator: ",").last?.trimmingCharacters(in: .whitespaces), !last.isEmpty, last.count <= 64
+        {
+            return last
+        }
+        return context.remoteAddress?.ipAddress
     }
 
     private func token(_ context: PaylinkRequestContext) throws -> String {
