@@ -3,7 +3,6 @@ import Logging
 import NIOSSL
 import PostgresNIO
 import ServiceLifecycle
-import Synchronization
 
 /// The store for several instances on one PostgreSQL (SPEC: `PAYLINK_DATABASE_URL`).
 ///
@@ -22,6 +21,8 @@ public final class PostgresStore: PaylinkStore, Service {
     let configuration: PostgresClient.Configuration
     /// How long a request waits for a database connection before answering 503.
     let leaseTimeout: Duration
+    /// Work on a connection that has closed is given up on (see `withLease`).
+    let closedConnections = ClosedConnectionWatch()
 
     static let notificationChannel = "paylink_events"
     /// Serialises event appends store-wide so cursor order is commit order.
@@ -117,33 +118,6 @@ public final class PostgresStore: PaylinkStore, Service {
         try await guarded { try await self.withLease(body) }
     }
 
-    /// Leases a connection, giving up after `leaseTimeout` if none can be had (database down),
-    /// so requests answer 503 promptly instead of queueing behind a dead pool. Only the wait
-    /// for a connection is bounded: once leased, work is never cut off mid-transaction.
-    func withLease<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        let leased = LeaseFlag()
-        let timeout = leaseTimeout
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await self.client.withConnection { connection in
-                    leased.set()
-                    return try await body(connection)
-                }
-            }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                if !leased.isSet { throw StoreError.unavailable("no database connection within \(timeout)") }
-                try await Task.sleep(for: .seconds(86_400))
-                return nil
-            }
-            defer { group.cancelAll() }
-            while let result = try await group.next() {
-                if let result { return result }
-            }
-            throw CancellationError()
-        }
-    }
-
     /// Database and network failures become `StoreError.unavailable` (503 with Retry-After);
     /// the store's own errors pass through.
     func guarded<T>(_ body: () async throws -> T) async throws -> T {
@@ -169,11 +143,4 @@ public final class PostgresStore: PaylinkStore, Service {
             throw error
         }
     }
-}
-
-/// Whether a lease was granted; set once from the leasing task, read by the timer.
-final class LeaseFlag: Sendable {
-    private let value = Mutex(false)
-    func set() { value.withLock { $0 = true } }
-    var isSet: Bool { value.withLock { $0 } }
 }
