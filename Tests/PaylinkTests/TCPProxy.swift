@@ -14,11 +14,16 @@ final class TCPProxy: Sendable {
         server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { inbound in
-                guard let proxy = box.proxy, proxy.isUp else { return inbound.close() }
+                guard let proxy = box.proxy, proxy.admit(inbound) else { return inbound.close() }
                 return ClientBootstrap(group: inbound.eventLoop).connect(host: "127.0.0.1", port: targetPort).flatMap { outbound in
-                    proxy.track(inbound, outbound)
+                    // Cut while connecting: the database is gone, so this connection goes too.
+                    guard proxy.admit(outbound) else { return outbound.close().flatMap { inbound.close() } }
                     return inbound.pipeline.addHandler(Relay(peer: outbound)).flatMap {
                         outbound.pipeline.addHandler(Relay(peer: inbound))
+                    }.flatMapError { error in
+                        // The client went (or was cut) while we connected: do not leave the database side open.
+                        outbound.close(promise: nil)
+                        return inbound.eventLoop.makeFailedFuture(error)
                     }
                 }
             }
@@ -27,10 +32,14 @@ final class TCPProxy: Sendable {
         box.proxy = self
     }
 
-    fileprivate var isUp: Bool { state.withLock { $0.up } }
-
-    fileprivate func track(_ channels: any Channel...) {
-        state.withLock { $0.connections += channels }
+    /// Tracks `channel` so `cut()` closes it; false once cut. Checked and tracked under one lock,
+    /// so a connection being accepted or relayed while the cut happens cannot slip through.
+    fileprivate func admit(_ channel: any Channel) -> Bool {
+        state.withLock { state in
+            guard state.up else { return false }
+            state.connections.append(channel)
+            return true
+        }
     }
 
     func cut() {
