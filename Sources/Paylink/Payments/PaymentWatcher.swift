@@ -20,8 +20,9 @@ struct PaymentWatcher: Service, CustomStringConvertible {
     func run() async throws {
         try? await cancelWhenGracefulShutdown {
             while true {
-                await sweep()
+                // Sleep first: at start-up the server applies migrations before it listens.
                 try await Task.sleep(for: interval)
+                await sweep()
             }
         }
     }
