@@ -19,13 +19,17 @@ final class RunningSandbox: Sendable {
     private let group: ServiceGroup
     private let task: Task<Void, Never>
 
-    static func start(mode: WebhookMode = .normal, logger: Logger = quiet("sandbox-psp")) async throws -> RunningSandbox {
+    /// `allowedOrigin` is the page's origin the sandbox accepts tokenisation from (CORS): a real
+    /// browser sends it, so a browser test passes Paylink's own `publicURL`.
+    static func start(
+        mode: WebhookMode = .normal, allowedOrigin: String = "https://pay.example.test", logger: Logger = quiet("sandbox-psp")
+    ) async throws -> RunningSandbox {
         let port = Mutex<Int?>(nil)
         // Set once Paylink's port is known; the sandbox asks at each delivery.
         let target = WebhookTarget()
         var configuration = SandboxPSPConfiguration()
         configuration.port = 0
-        configuration.allowedOrigins = ["https://pay.example.test"]
+        configuration.allowedOrigins = [allowedOrigin]
         configuration.secretKey = "sk_test_paylink_tests_0123456789abcdef"
         configuration.webhookSecret = "whsec_paylink_tests_0123456789abcdef"
         configuration.webhookDelay = .milliseconds(50)
