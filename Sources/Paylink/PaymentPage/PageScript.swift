@@ -159,7 +159,12 @@ enum PageScript {
         names.forEach(function (f) {
           var e = F[f];
           e.addEventListener("input", function () {
-            if (!sent.started) { sent.started = true; report("payment.card_entry_started"); }
+            if (!sent.started) {
+              sent.started = true;
+              report("payment.card_entry_started");
+              // After a decline the expiry and name are kept: tell their steps now, in order, not at Pay.
+              names.forEach(function (g) { if (g != f && ok[g] && !sent[g]) { sent[g] = true; report("payment.card_field_completed", g); } });
+            }
             if (f == "number") {
               formatNumber();
               $("cc-brand").textContent = brandNames[brand(digits(e.value))] || "";
