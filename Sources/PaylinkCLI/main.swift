@@ -79,12 +79,7 @@ struct Serve: AsyncParsableCommand {
         flags["expirySweepSeconds"] = expirySweepSeconds.map { String($0) }
         flags["logLevel"] = logLevel
         let configuration = try await common.load(flags)
-        let level = configuration.logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = JSONLogHandler(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        bootstrapJSONLogging(level: configuration.logLevel)
         let app = try await buildApplication(configuration, logger: Logger(label: "paylink"))
         try await app.runService()
     }
@@ -243,13 +238,17 @@ struct SandboxPSP: AsyncParsableCommand {
         if noTls { flags["noTls"] = "true" }
         flags["logLevel"] = logLevel
         let configuration = try await common.load(flags)
-        let level = configuration.logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = JSONLogHandler(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        bootstrapJSONLogging(level: configuration.logLevel)
         try await buildStandaloneSandboxPSP(configuration, logger: Logger(label: "sandbox-psp")).runService()
+    }
+}
+
+/// Long-running commands log JSON lines to standard error at the configured level.
+func bootstrapJSONLogging(level: Logger.Level) {
+    LoggingSystem.bootstrap { label in
+        var handler = JSONLogHandler(label: label)
+        handler.logLevel = level
+        return handler
     }
 }
 
