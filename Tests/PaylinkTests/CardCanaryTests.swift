@@ -41,12 +41,18 @@ struct CardCanaryTests {
         return data
     }
 
-    /// The CVC as a word of its own: three digits also occur inside random ids and times.
+    /// The CVC as a value of its own (`"917"`, ` 917 `): three digits also occur inside random
+    /// ids, times and durations.
     static func containsWord(_ word: String, in text: String) -> Bool {
         text.ranges(of: word).contains { range in
             let before = range.lowerBound == text.startIndex ? nil : text[text.index(before: range.lowerBound)]
             let after = range.upperBound == text.endIndex ? nil : text[range.upperBound]
-            return !(before?.isLetter ?? false || before?.isNumber ?? false) && !(after?.isLetter ?? false || after?.isNumber ?? false)
+            // Part of a bigger token (an id, "20:14:22.917", "0.917") is not the CVC.
+            func joins(_ character: Character?) -> Bool {
+                guard let character else { return false }
+                return character.isLetter || character.isNumber || character == "." || character == ":" || character == "_"
+            }
+            return !joins(before) && !joins(after)
         }
     }
 
