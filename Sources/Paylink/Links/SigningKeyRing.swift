@@ -95,6 +95,13 @@ public final class SigningKeyRing: Sendable {
         }
     }
 
+    /// The link a customer's page token names; nil for an unknown, altered, truncated or
+    /// retired-key token alike, so callers cannot tell them apart.
+    func link(presented: String, in store: any PaylinkStore) async throws -> Link? {
+        guard let token = try await verify(presented) else { return nil }
+        return try await store.link(tokenNonce: token.nonce)
+    }
+
     /// The nonce of a genuine token signed by a key that is not retired; nil for anything else.
     func verify(_ presented: String) async throws -> LinkToken? {
         guard let (token, tag) = LinkToken.parse(presented) else { return nil }

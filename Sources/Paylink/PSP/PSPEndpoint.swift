@@ -19,9 +19,6 @@ struct PSPEndpoint: Sendable {
 extension PaylinkRuntime {
     var pspEndpoint: PSPEndpoint { PSPEndpoint(configuration, dataKey: dataKey) }
 
-    /// `scheme://host[:port]` of a URL, as browsers send it in `Origin`.
-    static func origin(of url: String) -> String { PSPEndpoint.origin(of: url) }
-
     func sandboxConfiguration(certificate: (chain: String, key: String)?, trustRoots: String?, webhookBase: OwnAddress)
         -> SandboxPSPConfiguration
     {

@@ -26,6 +26,8 @@ struct PaymentPageController: Sendable {
     let clock: any WallClock
     /// Base of the PSP's API as the browser reaches it; the script tokenises at `pspURL/v1/tokens`.
     let pspURL: String
+    /// The PSP's origin for the CSP's `connect-src`, worked out once.
+    let pspOrigin: String
     let templates: MustacheLibrary
 
     init(store: any PaylinkStore, keyRing: SigningKeyRing, clock: any WallClock, pspURL: String) throws {
@@ -33,6 +35,7 @@ struct PaymentPageController: Sendable {
         self.keyRing = keyRing
         self.clock = clock
         self.pspURL = pspURL.hasSuffix("/") ? String(pspURL.dropLast()) : pspURL
+        self.pspOrigin = PSPEndpoint.origin(of: pspURL)
         var library = MustacheLibrary()
         try library.register(PageTemplate.layout, named: "page")
         self.templates = library
@@ -76,7 +79,7 @@ struct PaymentPageController: Sendable {
 
     private func linkPage(_ context: PaylinkRequestContext, acceptLanguage: String?) async throws -> Response {
         let presented = context.parameters.get("token") ?? ""
-        guard let token = try await keyRing.verify(presented), let link = try await store.link(tokenNonce: token.nonce) else {
+        guard let link = try await keyRing.link(presented: presented, in: store) else {
             // Depends on nothing but the request's languages: no oracle for which tokens exist.
             let strings = PageStrings.forLocale(PageLocale.negotiate(acceptLanguage: acceptLanguage, linkLocale: nil))
             return render(.notFound, strings, ["heading": strings[.invalidTitle], "body": strings[.invalidBody]])
@@ -169,7 +172,7 @@ struct PaymentPageController: Sendable {
     }
 
     private func render(_ status: HTTPResponse.Status, _ strings: PageStrings, _ values: [String: Any]) -> Response {
-        let security = PageSecurityHeaders(connectSources: [PaylinkRuntime.origin(of: pspURL)])
+        let security = PageSecurityHeaders(connectSources: [pspOrigin])
         var context = values
         context["lang"] = strings.lang
         context["nonce"] = security.nonce

@@ -22,9 +22,7 @@ public struct PaymentService: Sendable {
 
     /// The link a page token names, or `linkNotFound` for anything unknown, altered or retired.
     func link(token: String) async throws -> Link {
-        guard let verified = try await keyRing.verify(token), let link = try await store.link(tokenNonce: verified.nonce) else {
-            throw PaymentRefusal.linkNotFound
-        }
+        guard let link = try await keyRing.link(presented: token, in: store) else { throw PaymentRefusal.linkNotFound }
         return link
     }
 
