@@ -43,13 +43,16 @@ extension PostgresStore {
             let events = try await self.append(drafts, to: current.link, on: connection)
             updated.link.lastSeq = events.last?.seq ?? current.link.lastSeq
             updated.link.payment = updated.displayedPayment?.summary
-            let summary = try updated.link.payment.map(StoreJSON.encode)
-            try await connection.query(
-                """
-                UPDATE links SET status = \(updated.link.status.rawValue), locked = \(updated.link.locked), payment = \(summary),
-                    last_seq = \(Int32(updated.link.lastSeq))
-                WHERE id = \(id.rawValue)
-                """, logger: self.logger)
+            // A repeated report or a look under the lock changes nothing: write nothing then.
+            if updated.link != current.link {
+                let summary = try updated.link.payment.map(StoreJSON.encode)
+                try await connection.query(
+                    """
+                    UPDATE links SET status = \(updated.link.status.rawValue), locked = \(updated.link.locked), payment = \(summary),
+                        last_seq = \(Int32(updated.link.lastSeq))
+                    WHERE id = \(id.rawValue)
+                    """, logger: self.logger)
+            }
             for payment in updated.payments where !current.payments.contains(payment) {
                 let body = try StoreJSON.encode(payment)
                 try await connection.query(

@@ -27,12 +27,15 @@ extension SQLiteStore {
             let events = try Self.append(drafts, to: current.link, in: db)
             updated.link.lastSeq = events.last?.seq ?? current.link.lastSeq
             updated.link.payment = updated.displayedPayment?.summary
-            try db.execute(
-                sql: "UPDATE links SET status = ?, locked = ?, payment = ?, last_seq = ? WHERE id = ?",
-                arguments: [
-                    updated.link.status.rawValue, updated.link.locked, try updated.link.payment.map(StoreJSON.encode),
-                    updated.link.lastSeq, id.rawValue,
-                ])
+            // A repeated report or a look under the lock changes nothing: write nothing then.
+            if updated.link != current.link {
+                try db.execute(
+                    sql: "UPDATE links SET status = ?, locked = ?, payment = ?, last_seq = ? WHERE id = ?",
+                    arguments: [
+                        updated.link.status.rawValue, updated.link.locked, try updated.link.payment.map(StoreJSON.encode),
+                        updated.link.lastSeq, id.rawValue,
+                    ])
+            }
             for payment in updated.payments where !current.payments.contains(payment) {
                 try Self.save(payment, in: db)
             }
