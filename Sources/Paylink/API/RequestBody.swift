@@ -10,21 +10,25 @@ enum RequestBody {
     static func jsonObject(_ request: Request, context: PaylinkRequestContext, allowEmpty: Bool = false) async throws
         -> (bytes: Data, object: [String: JSONValue])
     {
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > context.maxUploadSize {
-            throw APIError.bodyTooLarge
-        }
-        var request = request
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.collectBody(upTo: context.maxUploadSize)
-        } catch is NIOTooManyBytesError {
-            throw APIError.bodyTooLarge
-        }
-        let bytes = Data(buffer: buffer)
+        let bytes = try await self.bytes(request, limit: context.maxUploadSize)
         if bytes.isEmpty && allowEmpty { return (bytes, [:]) }
         guard let contentType = request.headers[.contentType], mediaType(contentType) == "application/json"
         else { throw APIError.unsupportedMediaType }
         return (bytes, try JSONValue.parseObject(bytes))
+    }
+
+    /// The raw body, refused with 413 once it exceeds `limit` (by its Content-Length up front,
+    /// or while reading one that lied or had none).
+    static func bytes(_ request: Request, limit: Int) async throws -> Data {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            throw APIError.bodyTooLarge
+        }
+        var request = request
+        do {
+            return Data(buffer: try await request.collectBody(upTo: limit))
+        } catch is NIOTooManyBytesError {
+            throw APIError.bodyTooLarge
+        }
     }
 
     /// `type/subtype` of a Content-Type, lowercased, without parameters or surrounding blanks.

@@ -2,7 +2,6 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
-import NIOCore
 
 /// `POST /webhooks/sandbox` (and `/webhooks/stripe` when a secret is configured): verifies the
 /// signature over the raw bytes before parsing anything, then settles the payment the event is
@@ -44,14 +43,7 @@ struct PSPWebhookController: Sendable {
     }
 
     @Sendable func receive(_ request: Request, context: PaylinkRequestContext) async throws -> Response {
-        var request = request
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.collectBody(upTo: Self.maxBody)
-        } catch is NIOTooManyBytesError {
-            throw APIError.bodyTooLarge
-        }
-        let body = Data(buffer: buffer)
+        let body = try await RequestBody.bytes(request, limit: Self.maxBody)
         do {
             // Freshness is about real time on the wire, not the business clock (which tests move).
             try verifier.verify(payload: body, header: request.headers[HTTPField.Name("Stripe-Signature")!], now: Date())
