@@ -24,21 +24,9 @@ public enum JSONValue: Sendable, Equatable {
         }
     }
 
-    /// Parses a request body. Only an object is accepted at the top level.
+    /// Parses a request body strictly (RFC 8259). Only an object is accepted at the top level.
     static func parseObject(_ data: Data) throws(APIError) -> [String: JSONValue] {
-        if data.isEmpty { throw APIError.invalidJSON("the body is empty") }
-        // Foundation's parser is lenient (trailing commas, duplicate keys); RFC 8259 is the contract.
-        try StrictJSONSyntax.check(data)
-        let raw: Any
-        do {
-            raw = try JSONSerialization.jsonObject(with: data, options: [])
-        } catch {
-            throw APIError.invalidJSON("it could not be parsed")
-        }
-        guard case .object(let object) = JSONValue(foundation: raw, source: data) else {
-            throw APIError.invalidJSON("the top level must be an object")
-        }
-        return object
+        try JSONParser.parseObject(data)
     }
 
     /// Converts Foundation's parse tree. Integers are recognised from the number's own text

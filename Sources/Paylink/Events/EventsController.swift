@@ -20,8 +20,7 @@ struct EventsController: Sendable {
         let after = try Self.cursor(query.value("after"), param: "after")
         let limit = try query.limit()
         let events = try await store.events(link: link.id, afterSeq: Int(after), limit: limit + 1)
-        let body = try APIJSON.encoder.encode(
-            ListResource(data: events.prefix(limit).map(EventResource.init), hasMore: events.count > limit))
+        let body = try EventResource.list(events.prefix(limit), hasMore: events.count > limit)
         return LinksController.json(body, status: .ok)
     }
 

@@ -3,7 +3,7 @@ import PostgresNIO
 
 extension PostgresStore {
     public func insertLink(_ link: Link, event: EventDraft, idempotency: IdempotencyCompletion<Link>?) async throws -> Event {
-        let metadata = try StoreJSON.encode(link.metadata)
+        let metadata = StoreJSON.encode(link.metadata)
         let appended = try await transaction { connection in
             try await connection.query(
                 """
@@ -128,7 +128,7 @@ extension PostgresStore {
             if let value = query.reference { try add("reference = $?", [value]) }
             if let value = query.customerEmail { try add("customer_email = $?", [value]) }
             if let value = query.customerPhone { try add("customer_phone = $?", [value]) }
-            try bindings.append(Int64(query.limit + 1))
+            bindings.append(Int64(query.limit + 1))
             sql.sql += " ORDER BY row_seq DESC LIMIT $\(bindings.count)"
             sql.binds = bindings
             var links: [Link] = []

@@ -17,7 +17,7 @@ extension SQLiteStore {
                     link.id.rawValue, link.agentID.rawValue, link.signingKeyID, link.tokenNonce, link.status.rawValue,
                     link.amount.minorUnits, link.amount.currency.code, link.reference, link.description, link.locale,
                     link.expiresAt.unixSeconds, link.createdAt.unixSeconds, link.customer?.name, link.customer?.email,
-                    link.customer?.phone, try StoreJSON.encode(link.metadata), link.conversation?.channel,
+                    link.customer?.phone, StoreJSON.encode(link.metadata), link.conversation?.channel,
                     link.conversation?.id, link.amountRefunded,
                 ])
             // The row already counts its first event (last_seq 1); `append` numbers from the value passed in.
@@ -200,14 +200,22 @@ extension SQLiteStore {
 
 /// JSON columns (metadata, event data) are written with sorted keys so equal values are equal bytes.
 enum StoreJSON {
-    /// No metadata is the common case, and JSONEncoder takes microseconds to write `{}`.
-    static func encode(_ value: [String: String]) throws -> String {
-        value.isEmpty ? "{}" : try sortedJSON(value)
+    /// Link metadata, keys sorted. Written by hand: `JSONEncoder` took microseconds even for `{}`.
+    static func encode(_ value: [String: String]) -> String {
+        if value.isEmpty { return "{}" }
+        var writer = JSONWriter(capacity: 256)
+        writer.object(value)
+        return String(decoding: writer.bytes, as: UTF8.self)
     }
 
-    static func encode(_ value: some Encodable) throws -> String { try sortedJSON(value) }
+    /// Event data, keys sorted, by hand for the same reason.
+    static func encode(_ value: [String: JSONValue]) throws -> String {
+        var writer = JSONWriter(capacity: 256)
+        try writer.object(value)
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
 
-    private static func sortedJSON(_ value: some Encodable) throws -> String {
+    static func encode(_ value: some Encodable) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(value), as: UTF8.self)
