@@ -33,7 +33,7 @@ struct SQLiteCheckpointerTests {
         try await store.migrate()
         #expect(try await Self.writerAutocheckpoint(store) == 1000, "SQLite's default, until the service runs")
 
-        let checkpointer = SQLiteCheckpointer(store: store, interval: .milliseconds(5), logger: Logger(label: "test"))
+        let checkpointer = SQLiteCheckpointer(store: store, interval: .milliseconds(5), batchFrames: 64, logger: Logger(label: "test"))
         let running = Task { try await checkpointer.run() }
         for _ in 0..<200 where try await Self.writerAutocheckpoint(store) != 0 { try await Task.sleep(for: .milliseconds(10)) }
         #expect(try await Self.writerAutocheckpoint(store) == 0, "no checkpoint inside a commit while the service runs")

@@ -35,13 +35,14 @@ final class SQLiteGroupCommit: Sendable {
                 state.draining = true
                 return true
             }
-            if lead { Task { await self.drain() } }
+            // The drain runs on the writer's own queue: no task to start and no hop per batch.
+            if lead { pool.asyncWriteWithoutTransaction { db in self.drain(db) } }
         }
         return result as! T
     }
 
-    /// Commits queued jobs batch by batch until the queue is empty.
-    private func drain() async {
+    /// Commits queued jobs batch by batch until the queue is empty. On the writer's queue.
+    private func drain(_ db: Database) {
         while true {
             let jobs: [Job] = state.withLock { state in
                 let batch = Array(state.queue.prefix(Self.maximumBatch))
@@ -51,24 +52,22 @@ final class SQLiteGroupCommit: Sendable {
             }
             if jobs.isEmpty { return }
             do {
-                let outcomes = try await pool.writeWithoutTransaction { db in
-                    var outcomes: [Result<any Sendable, any Error>] = []
-                    try db.inTransaction(.immediate) {
-                        for job in jobs {
-                            do {
-                                var value: (any Sendable)?
-                                try db.inSavepoint {
-                                    value = try job.body(db)
-                                    return .commit
-                                }
-                                outcomes.append(.success(value!))
-                            } catch {
-                                outcomes.append(.failure(error))
+                var outcomes: [Result<any Sendable, any Error>] = []
+                outcomes.reserveCapacity(jobs.count)
+                try db.inTransaction(.immediate) {
+                    for job in jobs {
+                        do {
+                            var value: (any Sendable)?
+                            try db.inSavepoint {
+                                value = try job.body(db)
+                                return .commit
                             }
+                            outcomes.append(.success(value!))
+                        } catch {
+                            outcomes.append(.failure(error))
                         }
-                        return .commit
                     }
-                    return outcomes
+                    return .commit
                 }
                 for (job, outcome) in zip(jobs, outcomes) { job.continuation.resume(with: outcome) }
             } catch {
