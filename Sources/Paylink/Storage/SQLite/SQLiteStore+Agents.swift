@@ -16,9 +16,22 @@ extension SQLiteStore {
     }
 
     public func credential(lookupID: String) async throws -> (agent: Agent, digest: Data)? {
-        try await pool.read { db in
+        try credentialInPlace(lookupID: lookupID)
+    }
+
+    /// Every API request runs this point lookup, so it reads on the calling thread, on a
+    /// connection of its own, instead of hopping to one of the pool's reader queues and back
+    /// (two thread wake-ups that cost more than the query).
+    ///
+    /// Not the pool's synchronous `read`: it blocks the calling thread until a pool reader is
+    /// free, and the pool's async readers release theirs only on a concurrency thread, so with
+    /// every concurrency thread blocked here the server deadlocked under load (seen). This
+    /// connection is only ever used synchronously: whoever waits for it waits for a lookup
+    /// already running on another thread, never for a task.
+    private func credentialInPlace(lookupID: String) throws -> (agent: Agent, digest: Data)? {
+        try credentialReader.read { db in
             guard
-                // Every API request runs this: cached, so it is prepared once per connection.
+                // Cached: prepared once.
                 let row = try Row.fetchOne(
                     db.cachedStatement(
                         sql: """

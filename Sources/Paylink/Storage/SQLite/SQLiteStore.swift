@@ -10,6 +10,8 @@ public final class SQLiteStore: PaylinkStore {
     public enum Synchronous: String, Sendable, CaseIterable { case normal, full }
 
     let pool: DatabasePool
+    /// A read-only connection of its own for the API-key lookup every request makes (see `credential`).
+    let credentialReader: DatabaseQueue
     let doorbell: EventDoorbell?
     private let groupCommit: SQLiteGroupCommit
 
@@ -35,6 +37,10 @@ public final class SQLiteStore: PaylinkStore {
         try pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous == .full ? "FULL" : "NORMAL")")
         }
+        var readerConfiguration = configuration
+        readerConfiguration.readonly = true
+        readerConfiguration.label = "paylink.credentials"
+        self.credentialReader = try DatabaseQueue(path: path, configuration: readerConfiguration)
         self.doorbell = doorbell
         self.groupCommit = SQLiteGroupCommit(pool: pool)
     }
