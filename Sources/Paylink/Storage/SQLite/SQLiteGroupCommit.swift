@@ -41,6 +41,23 @@ final class SQLiteGroupCommit: Sendable {
         return result as! T
     }
 
+    /// Runs `body` in a savepoint: kept if it returns, rolled back if it throws (its error is
+    /// the outcome). Throws only if SQLite cannot roll back, which fails the whole batch.
+    /// The statements are prepared once (GRDB's `inSavepoint` parses its SQL on every call,
+    /// ≈ 6 % of a create's CPU).
+    private static func inSavepoint(_ db: Database, _ body: () throws -> any Sendable) throws -> Result<any Sendable, any Error> {
+        try db.cachedStatement(sql: "SAVEPOINT paylink_job").execute()
+        do {
+            let value = try body()
+            try db.cachedStatement(sql: "RELEASE SAVEPOINT paylink_job").execute()
+            return .success(value)
+        } catch {
+            try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT paylink_job").execute()
+            try db.cachedStatement(sql: "RELEASE SAVEPOINT paylink_job").execute()
+            return .failure(error)
+        }
+    }
+
     /// Commits queued jobs batch by batch until the queue is empty. On the writer's queue.
     private func drain(_ db: Database) {
         while true {
@@ -56,16 +73,7 @@ final class SQLiteGroupCommit: Sendable {
                 outcomes.reserveCapacity(jobs.count)
                 try db.inTransaction(.immediate) {
                     for job in jobs {
-                        do {
-                            var value: (any Sendable)?
-                            try db.inSavepoint {
-                                value = try job.body(db)
-                                return .commit
-                            }
-                            outcomes.append(.success(value!))
-                        } catch {
-                            outcomes.append(.failure(error))
-                        }
+                        outcomes.append(try Self.inSavepoint(db) { try job.body(db) })
                     }
                     return .commit
                 }

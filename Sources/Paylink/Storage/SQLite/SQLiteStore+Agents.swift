@@ -29,7 +29,8 @@ extension SQLiteStore {
     /// connection is only ever used synchronously: whoever waits for it waits for a lookup
     /// already running on another thread, never for a task.
     private func credentialInPlace(lookupID: String) throws -> (agent: Agent, digest: Data)? {
-        try credentialReader.read { db in
+        // One statement is its own read transaction: no BEGIN/COMMIT around it.
+        try credentialReader.unsafeRead { db in
             guard
                 // Cached: prepared once.
                 let row = try Row.fetchOne(
