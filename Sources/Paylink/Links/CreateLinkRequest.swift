@@ -92,16 +92,37 @@ struct CreateLinkRequest: Sendable, Equatable {
             return nil
         }
         let param = reader.param(key)
-        if value.trimmingCharacters(in: .whitespaces).isEmpty {
-            throw APIError.invalid(param, code: "parameter_invalid_string_empty", "\(param) must not be empty.")
+        switch asciiProblem(value, max: max) ?? problem(value, max: max) {
+        case .none: return value
+        case .empty: throw APIError.invalid(param, code: "parameter_invalid_string_empty", "\(param) must not be empty.")
+        case .tooLong: throw APIError.invalid(param, code: "parameter_too_long", "\(param) must be at most \(max) characters.")
+        case .control: throw APIError.invalid(param, "\(param) must not contain control characters.")
         }
-        if value.count > max {
-            throw APIError.invalid(param, code: "parameter_too_long", "\(param) must be at most \(max) characters.")
+    }
+
+    enum TextProblem { case none, empty, tooLong, control }
+
+    /// What is wrong with a text parameter, checked in this order: blank, longer than `max`
+    /// characters, containing a control character.
+    static func problem(_ value: String, max: Int) -> TextProblem {
+        if value.trimmingCharacters(in: .whitespaces).isEmpty { return .empty }
+        if value.count > max { return .tooLong }
+        if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) { return .control }
+        return .none
+    }
+
+    /// The checks of `problem` in one pass over the bytes, for printable ASCII text (nil for
+    /// anything else, which `problem` then judges): there a character is a byte and the only
+    /// blank is a space. Walking `Character`s and Unicode properties cost ≈ 2.5 % of a create.
+    static func asciiProblem(_ value: String, max: Int) -> TextProblem? {
+        var blank = true
+        for byte in value.utf8 {
+            // Control characters (tab, CR LF, which is one `Character`) and non-ASCII: the slow path.
+            guard byte >= 0x20 && byte < 0x7F else { return nil }
+            if byte != 0x20 { blank = false }
         }
-        if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-            throw APIError.invalid(param, "\(param) must not contain control characters.")
-        }
-        return value
+        if blank { return .empty }
+        return value.utf8.count > max ? .tooLong : TextProblem.none
     }
 
     private static func metadata(_ reader: JSONObjectReader) throws(APIError) -> [String: String] {
