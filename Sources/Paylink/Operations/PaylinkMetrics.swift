@@ -18,15 +18,33 @@ public final class PaylinkMetrics: Sendable {
         openStreams = registry.makeGauge(name: "paylink_sse_open_streams", help: "Server-Sent Events streams currently open")
     }
 
+    private struct RequestKey: Hashable {
+        let route: String
+        let method: String
+        let status: Int
+    }
+    /// The registry hands out one instance per name and labels; keeping them saves building the
+    /// label arrays and looking them up under the registry's lock on every request.
+    private let requestSeries = Mutex<[RequestKey: (count: Counter, duration: DurationHistogram)]>([:])
+
     func recordRequest(route: String, method: String, status: Int, duration: Duration) {
-        registry.makeCounter(
-            name: "paylink_http_requests_total", labels: [("route", route), ("method", method), ("status", String(status))],
-            help: "HTTP requests by route template, method and status"
-        ).increment()
-        registry.makeDurationHistogram(
-            name: "paylink_http_request_duration_seconds", labels: [("route", route), ("method", method)],
-            buckets: latencyBuckets, help: "Time to produce the response head, by route template"
-        ).record(duration)
+        let key = RequestKey(route: route, method: method, status: status)
+        let series =
+            requestSeries.withLock { $0[key] }
+            ?? {
+                let made = (
+                    count: registry.makeCounter(
+                        name: "paylink_http_requests_total", labels: [("route", route), ("method", method), ("status", String(status))],
+                        help: "HTTP requests by route template, method and status"),
+                    duration: registry.makeDurationHistogram(
+                        name: "paylink_http_request_duration_seconds", labels: [("route", route), ("method", method)],
+                        buckets: latencyBuckets, help: "Time to produce the response head, by route template")
+                )
+                requestSeries.withLock { $0[key] = made }
+                return made
+            }()
+        series.count.increment()
+        series.duration.record(duration)
     }
 
     func recordAppended(_ events: [Event]) {
