@@ -19,10 +19,30 @@ public struct LinkToken: Sendable, Equatable {
         LinkToken(keyID: keyID, nonce: SymmetricKey(size: .bits128).withUnsafeBytes { Data($0) })
     }
 
+    /// A signing key, ready: HMAC keyed and fed the domain label once, then copied for each
+    /// token (keying HMAC-SHA256 hashes two blocks; doing it per token was ≈ 1 % of a create).
+    struct Signer: Sendable {
+        private let keyed: HMAC<SHA256>
+
+        init(key: SymmetricKey) {
+            var mac = HMAC<SHA256>(key: key)
+            mac.update(data: LinkToken.domainLabel)
+            keyed = mac
+        }
+
+        fileprivate func tag(_ header: Data) -> Data {
+            var mac = keyed
+            mac.update(data: header)
+            return Data(mac.finalize()).prefix(LinkToken.tagLength)
+        }
+    }
+
     /// The signed, encoded token.
-    func encoded(with key: SymmetricKey) -> String {
+    func encoded(with key: SymmetricKey) -> String { encoded(with: Signer(key: key)) }
+
+    func encoded(with signer: Signer) -> String {
         var bytes = Self.header(keyID: keyID, nonce: nonce)
-        bytes.append(contentsOf: Self.tag(keyID: keyID, nonce: nonce, key: key))
+        bytes.append(contentsOf: signer.tag(bytes))
         return Base64URL.encode(bytes)
     }
 
@@ -40,18 +60,16 @@ public struct LinkToken: Sendable, Equatable {
     }
 
     /// Constant-time check of a presented tag (never `==` on MAC bytes).
-    func verify(tag: Data, with key: SymmetricKey) -> Bool {
-        ConstantTime.equal(Self.tag(keyID: keyID, nonce: nonce, key: key), tag)
+    func verify(tag: Data, with signer: Signer) -> Bool {
+        ConstantTime.equal(signer.tag(Self.header(keyID: keyID, nonce: nonce)), tag)
     }
+
+    func verify(tag: Data, with key: SymmetricKey) -> Bool { verify(tag: tag, with: Signer(key: key)) }
 
     private static func header(keyID: Int, nonce: Data) -> Data {
         Data([UInt8(truncatingIfNeeded: keyID >> 8), UInt8(truncatingIfNeeded: keyID)]) + nonce
     }
 
-    private static func tag(keyID: Int, nonce: Data, key: SymmetricKey) -> Data {
-        var mac = HMAC<SHA256>(key: key)
-        mac.update(data: Data("paylink-link-token-v1".utf8))
-        mac.update(data: header(keyID: keyID, nonce: nonce))
-        return Data(mac.finalize()).prefix(tagLength)
-    }
+    /// Separates these MACs from any other use of the key.
+    static let domainLabel = Data("paylink-link-token-v1".utf8)
 }

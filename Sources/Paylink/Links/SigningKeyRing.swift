@@ -11,7 +11,7 @@ public final class SigningKeyRing: Sendable {
     }
 
     struct Entry: Sendable {
-        let key: SymmetricKey
+        let signer: LinkToken.Signer
         let status: StoredSigningKey.Status
     }
 
@@ -19,6 +19,8 @@ public final class SigningKeyRing: Sendable {
         var entries: [Int: Entry] = [:]
         var currentID: Int?
         var loadedAt: ContinuousClock.Instant?
+        /// The same keys for renderers, built once per reload rather than per request.
+        var snapshot = Snapshot(signers: [:])
     }
 
     static let sealPurpose = "link-signing-key"
@@ -71,7 +73,7 @@ public final class SigningKeyRing: Sendable {
         let cache = try await fresh()
         guard let currentID = cache.currentID, let entry = cache.entries[currentID] else { throw Failure.unknownKey }
         let token = LinkToken.random(keyID: currentID)
-        return (token, token.encoded(with: entry.key))
+        return (token, token.encoded(with: entry.signer))
     }
 
     /// A fresh token for the current key, not encoded: a create encodes it once, for the response's `url`.
@@ -82,16 +84,19 @@ public final class SigningKeyRing: Sendable {
 
     /// The keys as they are now, for encoding tokens where no `await` is possible (inside a transaction).
     func snapshot() async throws -> Snapshot {
-        Snapshot(keys: try await fresh().entries.mapValues(\.key))
+        try await fresh().snapshot
     }
 
     struct Snapshot: Sendable {
-        let keys: [Int: SymmetricKey]
+        let signers: [Int: LinkToken.Signer]
+
+        init(signers: [Int: LinkToken.Signer]) { self.signers = signers }
+        init(keys: [Int: SymmetricKey]) { self.signers = keys.mapValues(LinkToken.Signer.init) }
 
         /// Re-encodes a stored link's token for its `url`.
         func encode(_ token: LinkToken) throws -> String {
-            guard let key = keys[token.keyID] else { throw Failure.unknownKey }
-            return token.encoded(with: key)
+            guard let signer = signers[token.keyID] else { throw Failure.unknownKey }
+            return token.encoded(with: signer)
         }
     }
 
@@ -106,7 +111,7 @@ public final class SigningKeyRing: Sendable {
     func verify(_ presented: String) async throws -> LinkToken? {
         guard let (token, tag) = LinkToken.parse(presented) else { return nil }
         guard let entry = try await fresh().entries[token.keyID], entry.status != .retired else { return nil }
-        return token.verify(tag: tag, with: entry.key) ? token : nil
+        return token.verify(tag: tag, with: entry.signer) ? token : nil
     }
 
     private func fresh() async throws -> Cache {
@@ -120,9 +125,10 @@ public final class SigningKeyRing: Sendable {
         var next = Cache()
         for stored in try await store.signingKeys() {
             let secret = try dataKey.open(stored.sealedSecret, purpose: Self.sealPurpose)
-            next.entries[stored.id] = Entry(key: SymmetricKey(data: secret), status: stored.status)
+            next.entries[stored.id] = Entry(signer: LinkToken.Signer(key: SymmetricKey(data: secret)), status: stored.status)
             if stored.status == .current { next.currentID = stored.id }
         }
+        next.snapshot = Snapshot(signers: next.entries.mapValues(\.signer))
         next.loadedAt = .now
         cache.withLock { $0 = next }
     }
