@@ -88,9 +88,10 @@ final class SQLiteCheckpointer: Service, CustomStringConvertible {
                 let idle = committed == atLastTick
                 atLastTick = committed
                 guard pending >= self.batchFrames || (pending > 0 && idle) else { continue }
-                atLastRound = committed
                 do {
                     let seen = try await connection.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+                    // Only a round that ran counts: a busy or failed one is tried again next tick.
+                    atLastRound = committed
                     // Step 1 cannot see frames committed while it ran; step 2 can, and copies
                     // nothing (no I/O) if there were none.
                     if seen.checkpointedFrameCount < seen.walFrameCount || walFrames.committed != committed {
