@@ -29,20 +29,19 @@ public final class PaylinkMetrics: Sendable {
 
     func recordRequest(route: String, method: String, status: Int, duration: Duration) {
         let key = RequestKey(route: route, method: method, status: status)
-        let series =
-            requestSeries.withLock { $0[key] }
-            ?? {
-                let made = (
-                    count: registry.makeCounter(
-                        name: "paylink_http_requests_total", labels: [("route", route), ("method", method), ("status", String(status))],
-                        help: "HTTP requests by route template, method and status"),
-                    duration: registry.makeDurationHistogram(
-                        name: "paylink_http_request_duration_seconds", labels: [("route", route), ("method", method)],
-                        buckets: latencyBuckets, help: "Time to produce the response head, by route template")
-                )
-                requestSeries.withLock { $0[key] = made }
-                return made
-            }()
+        let series = requestSeries.withLock { series in
+            if let known = series[key] { return known }
+            let made = (
+                count: registry.makeCounter(
+                    name: "paylink_http_requests_total", labels: [("route", route), ("method", method), ("status", String(status))],
+                    help: "HTTP requests by route template, method and status"),
+                duration: registry.makeDurationHistogram(
+                    name: "paylink_http_request_duration_seconds", labels: [("route", route), ("method", method)],
+                    buckets: latencyBuckets, help: "Time to produce the response head, by route template")
+            )
+            series[key] = made
+            return made
+        }
         series.count.increment()
         series.duration.record(duration)
     }
