@@ -33,6 +33,18 @@ struct JSONWriter {
         needsComma = true
     }
 
+    /// Stripe's list envelope, `{"data": [...], "has_more": bool, "object": "list"}`.
+    mutating func list<S: Sequence>(_ items: S, hasMore: Bool, _ item: (inout JSONWriter, S.Element) throws -> Void) rethrows {
+        try object { writer in
+            writer.key("data")
+            try writer.array(items, item)
+            writer.key("has_more")
+            writer.bool(hasMore)
+            writer.key("object")
+            writer.string("list")
+        }
+    }
+
     /// A member's key; the value written next belongs to it.
     mutating func key(_ key: StaticString) {
         separate()

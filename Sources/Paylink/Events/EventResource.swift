@@ -27,14 +27,7 @@ struct EventResource {
     /// `{"data": [...], "has_more": bool, "object": "list"}` of events.
     static func list(_ events: some Sequence<Event>, hasMore: Bool) throws -> Data {
         var writer = JSONWriter()
-        try writer.object { writer in
-            writer.key("data")
-            try writer.array(events) { writer, event in try EventResource(event: event).write(to: &writer) }
-            writer.key("has_more")
-            writer.bool(hasMore)
-            writer.key("object")
-            writer.string("list")
-        }
+        try writer.list(events, hasMore: hasMore) { writer, event in try EventResource(event: event).write(to: &writer) }
         return writer.data
     }
 

@@ -43,14 +43,7 @@ struct LinkRenderer: Sendable {
 
     func renderList(_ links: [Link], hasMore: Bool) throws -> Data {
         var writer = JSONWriter(capacity: 1024 * max(links.count, 1))
-        try writer.object { writer in
-            writer.key("data")
-            try writer.array(links) { writer, link in try write(link, to: &writer) }
-            writer.key("has_more")
-            writer.bool(hasMore)
-            writer.key("object")
-            writer.string("list")
-        }
+        try writer.list(links, hasMore: hasMore) { writer, link in try write(link, to: &writer) }
         return writer.data
     }
 
