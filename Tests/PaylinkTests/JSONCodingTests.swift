@@ -118,7 +118,7 @@ struct JSONCodingTests {
 
     @Test func linkResourceIsWhatJSONEncoderWrote() throws {
         let key = SymmetricKey(size: .bits256)
-        let renderer = LinkRenderer(keys: .init(keys: [3: key]), publicURL: "https://pay.example", now: Date(unixSeconds: 1_790_000_500))
+        let renderer = LinkRenderer(keys: .init(signers: [3: LinkToken.Signer(key: key)]), publicURL: "https://pay.example", now: Date(unixSeconds: 1_790_000_500))
         let links = Self.links()
         for link in links {
             let expected = try APIJSON.encoder.encode(LinkOracle(link: link, url: try renderer.url(link), now: renderer.now))

@@ -122,12 +122,12 @@ struct LinkTokenTests {
     @Test func tokenRoundTripsAndRejectsNonCanonicalSpellings() throws {
         let key = SymmetricKeyFixture.key
         let token = LinkToken.random(keyID: 7)
-        let encoded = token.encoded(with: key)
+        let encoded = token.encoded(with: LinkToken.Signer(key: key))
         #expect(encoded.count == 46)
         let (parsed, tag) = try #require(LinkToken.parse(encoded))
         #expect(parsed == token)
-        #expect(parsed.verify(tag: tag, with: key))
-        #expect(!parsed.verify(tag: tag, with: SymmetricKeyFixture.other))
+        #expect(parsed.verify(tag: tag, with: LinkToken.Signer(key: key)))
+        #expect(!parsed.verify(tag: tag, with: LinkToken.Signer(key: SymmetricKeyFixture.other)))
         #expect(LinkToken.parse(encoded + "=") == nil)
     }
 }

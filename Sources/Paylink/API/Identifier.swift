@@ -11,14 +11,14 @@ public struct Identifier<Kind: IdentifierKind>: Hashable, Sendable, Codable, Cus
     public let rawValue: String
 
     /// Body length: 24 base62 characters, 8 of time and 16 random (~95 bits).
-    static var randomLength: Int { 24 }
+    static var bodyLength: Int { 24 }
     /// Leading characters that carry the creation time in milliseconds (62^8 ms ≈ 6,900 years).
     static var timeLength: Int { 8 }
 
     public init?(_ rawValue: String) {
         guard rawValue.hasPrefix(Kind.prefix) else { return nil }
         let body = rawValue.dropFirst(Kind.prefix.count)
-        guard body.count == Self.randomLength, body.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
+        guard body.count == Self.bodyLength, body.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
             return nil
         }
         self.rawValue = rawValue
@@ -47,11 +47,11 @@ public struct Identifier<Kind: IdentifierKind>: Hashable, Sendable, Codable, Cus
             body[position] = alphabet[Int(millis % 62)]
             millis /= 62
         }
-        body.reserveCapacity(randomLength)
+        body.reserveCapacity(bodyLength)
         var generator = SystemRandomNumberGenerator()
-        while body.count < randomLength {
+        while body.count < bodyLength {
             var word = generator.next() as UInt64
-            for _ in 0..<8 where body.count < randomLength {
+            for _ in 0..<8 where body.count < bodyLength {
                 let byte = UInt8(truncatingIfNeeded: word)
                 word >>= 8
                 if byte < 248 { body.append(alphabet[Int(byte % 62)]) }

@@ -38,8 +38,6 @@ public struct LinkToken: Sendable, Equatable {
     }
 
     /// The signed, encoded token.
-    func encoded(with key: SymmetricKey) -> String { encoded(with: Signer(key: key)) }
-
     func encoded(with signer: Signer) -> String {
         var bytes = Self.header(keyID: keyID, nonce: nonce)
         bytes.append(contentsOf: signer.tag(bytes))
@@ -63,8 +61,6 @@ public struct LinkToken: Sendable, Equatable {
     func verify(tag: Data, with signer: Signer) -> Bool {
         ConstantTime.equal(signer.tag(Self.header(keyID: keyID, nonce: nonce)), tag)
     }
-
-    func verify(tag: Data, with key: SymmetricKey) -> Bool { verify(tag: tag, with: Signer(key: key)) }
 
     private static func header(keyID: Int, nonce: Data) -> Data {
         Data([UInt8(truncatingIfNeeded: keyID >> 8), UInt8(truncatingIfNeeded: keyID)]) + nonce

@@ -90,9 +90,6 @@ public final class SigningKeyRing: Sendable {
     struct Snapshot: Sendable {
         let signers: [Int: LinkToken.Signer]
 
-        init(signers: [Int: LinkToken.Signer]) { self.signers = signers }
-        init(keys: [Int: SymmetricKey]) { self.signers = keys.mapValues(LinkToken.Signer.init) }
-
         /// Re-encodes a stored link's token for its `url`.
         func encode(_ token: LinkToken) throws -> String {
             guard let signer = signers[token.keyID] else { throw Failure.unknownKey }
