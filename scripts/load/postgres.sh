@@ -36,9 +36,9 @@ duration=${LOAD_DURATION:-15s}
 sse_count=${SSE_COUNT:-500}
 lua="$root/scripts/load/create_link.lua"
 
-for tool in wrk python3 curl; do
-    command -v "$tool" >/dev/null || { echo "postgres.sh: $tool is required (apt-get install -y $tool)" >&2; exit 2; }
-done
+script=postgres.sh
+source "$root/scripts/load/common.sh"
+require_tools wrk python3 curl
 ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || { echo "postgres.sh: no PostgreSQL server binaries in /usr/lib/postgresql" >&2; exit 2; }
 [[ $(id -u) == 0 ]] || { echo "postgres.sh: run as root (.ci/postgres.sh starts the cluster as the postgres user)" >&2; exit 2; }
 [[ -x "$bin" ]] || { echo "postgres.sh: no executable at $bin; build it first (see the header of this script)" >&2; exit 2; }
@@ -50,18 +50,6 @@ psql=$pgbin/psql
 work=$(mktemp -d "${LOAD_TMPDIR:-${TMPDIR:-/tmp}}/paylink-pg-load.XXXXXX")
 chmod 755 "$work"  # the cluster directory inside belongs to the postgres user
 pgdir="$work/pg"
-servers=()
-
-stop_servers() {
-    local pid
-    for pid in "${servers[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${servers[@]}"; do
-        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    servers=()
-}
 cleanup() {
     stop_servers
     bash "$root/.ci/postgres.sh" stop "$pgdir" 2>/dev/null || true
@@ -70,59 +58,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-# start_server NAME ARGS...: `paylink serve` on a free port with data directory $work/NAME.
-# Sets base and server_pid, and adds the pid to `servers`.
-start_server() {
-    local name=$1 port; shift
-    port=$(free_port)
-    base="https://127.0.0.1:$port"
-    "$bin" serve --data-dir "$work/$name" --port "$port" --psp-port 0 --certificates-dir "$work/$name/certs" "$@" \
-        >"$work/$name.server.log" 2>&1 &
-    server_pid=$!
-    servers+=("$server_pid")
-    for _ in $(seq 1 300); do
-        if curl -ksf --max-time 1 "$base/healthz" >/dev/null 2>&1; then
-            echo "server $name up at $base, pid $server_pid"
-            return 0
-        fi
-        if ! kill -0 "$server_pid" 2>/dev/null; then
-            echo "postgres.sh: server $name exited; its log:" >&2
-            cat "$work/$name.server.log" >&2
-            exit 1
-        fi
-        sleep 0.1
-    done
-    echo "postgres.sh: server $name did not answer /healthz within 30 s" >&2
-    exit 1
-}
-
-# agent_key NAME ARGS...: creates an `agent`-role key with the CLI, prints the key.
-agent_key() {
-    local name=$1; shift
-    "$bin" agents create --data-dir "$work/$name" --name load --role agent --json "$@" >"$work/$name.agent.json"
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["api_key"])' <"$work/$name.agent.json"
-}
-
 # CPU accounting from /proc, as in run.sh: the servers' CPU per request, PostgreSQL's CPU (every
 # process of the postgres user), the load tools' (children of this shell) and everyone else's.
-hz=$(getconf CLK_TCK)
-own_ticks() { local ticks; ticks=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }'); echo "${ticks:-0}"; }
-sum_ticks() { local total=0 pid; for pid in "$@"; do total=$((total + $(own_ticks "$pid"))); done; echo "$total"; }
 postgres_ticks() { sum_ticks $(pgrep -u postgres || true); }
-children_ticks() { sed 's/^.*) //' "/proc/$$/stat" | awk '{ print $14 + $15 }'; }
 cpu_mark() {
-    local _cpu u n s idle io irq sirq st _rest
-    read -r _cpu u n s idle io irq sirq st _rest </proc/stat
-    mark_total=$((u + n + s + idle + io + irq + sirq + st))
-    mark_busy=$((u + n + s + irq + sirq + st))
+    machine_mark
     mark_server=$(sum_ticks "${servers[@]}")
     mark_postgres=$(postgres_ticks)
     mark_tools=$(children_ticks)
-    mark_time=$(date +%s.%N)
 }
 # cpu_report REQUESTS: since the last cpu_mark. Postgres backends that exited in between are
 # not counted; the servers keep their connections, so that is none of them.
@@ -138,9 +81,6 @@ cpu_report() {
             (requests > 0 ? pg / hz * 1000 / requests : 0), pg / hz / wall, tools / hz / wall, other / total * cpus
     }'
 }
-requests_done() { awk '/ requests in / { print $1 }' "$@" | awk '{ sum += $1 } END { print sum + 0 }'; }
-req_per_sec() { awk '/^Requests\/sec:/ { print $2 }' "$1"; }
-non201() { awk -F': ' '/^non-201 responses:/ { print $2 }' "$1"; }
 
 # wrk_post NAME BASE KEY THREADS CONNECTIONS: one wrk POST /v1/links, report in $work/NAME.txt.
 wrk_post() {
@@ -231,7 +171,6 @@ stop_servers
 sqlite=$(req_per_sec "$work/sqlite.txt")
 one=$(req_per_sec "$work/pg-one.txt")
 two=$(awk -v a="$(req_per_sec "$work/pg-two-a.txt")" -v b="$(req_per_sec "$work/pg-two-b.txt")" 'BEGIN { printf "%.2f", a + b }')
-cpu_line() { grep '^cpu:' "$1" | sed 's/^cpu: /    /'; }
 sse_line() { grep '^SSE_P50_MS' "$1" | sed 's/^/    /'; }
 
 echo

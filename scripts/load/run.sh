@@ -28,74 +28,33 @@ duration=${LOAD_DURATION:-15s}
 sse_count=${SSE_COUNT:-500}
 lua="$root/scripts/load/create_link.lua"
 
-for tool in wrk python3 curl; do
-    command -v "$tool" >/dev/null || { echo "run.sh: $tool is required (apt-get install -y $tool)" >&2; exit 2; }
-done
+script=run.sh
+source "$root/scripts/load/common.sh"
+require_tools wrk python3 curl
 [[ -x "$bin" ]] || { echo "run.sh: no executable at $bin; build it first (see the header of this script)" >&2; exit 2; }
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 
 work=$(mktemp -d "${LOAD_TMPDIR:-${TMPDIR:-/tmp}}/paylink-load.XXXXXX")
-server_pid=""
-
-stop_server() {
-    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    server_pid=""
-}
 cleanup() {
-    stop_server
+    stop_servers
     rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+# start_durable NAME SYNCHRONOUS: fresh data dir, one `agent`-role key, server on a free port.
+# Sets key, base and server_pid.
+start_durable() {
+    key=$(agent_key "$1")
+    start_server "$1" --sqlite-synchronous "$2"
 }
 
-# start_server NAME SYNCHRONOUS: fresh data dir, one `agent`-role key, server on a free port.
-# Sets base, key and server_pid.
-start_server() {
-    local name=$1 synchronous=$2 dir="$work/$1" port
-    "$bin" agents create --data-dir "$dir" --name load --role agent --json >"$work/$name.agent.json"
-    key=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["api_key"])' <"$work/$name.agent.json")
-    port=$(free_port)
-    base="https://127.0.0.1:$port"
-    "$bin" serve --data-dir "$dir" --port "$port" --psp-port 0 --certificates-dir "$dir/certs" \
-        --sqlite-synchronous "$synchronous" >"$work/$name.server.log" 2>&1 &
-    server_pid=$!
-    for _ in $(seq 1 300); do
-        if curl -ksf --max-time 1 "$base/healthz" >/dev/null 2>&1; then
-            echo "server ($name, synchronous=$synchronous) up at $base, pid $server_pid"
-            return 0
-        fi
-        if ! kill -0 "$server_pid" 2>/dev/null; then
-            echo "run.sh: the server exited; its log:" >&2
-            cat "$work/$name.server.log" >&2
-            exit 1
-        fi
-        sleep 0.1
-    done
-    echo "run.sh: the server did not answer /healthz within 30 s" >&2
-    exit 1
-}
-
-# CPU accounting around each phase, from /proc: the server's CPU per request, and how busy the
-# machine was with anything else (other builds on a shared box make the numbers noisy).
-hz=$(getconf CLK_TCK)
-proc_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13, $14 + $15 }'; }  # own, waited-for children
+# CPU accounting around each phase: the server's CPU per request, and how busy the machine was
+# with anything else (other builds on a shared box make the numbers noisy).
 cpu_mark() {
-    local _cpu u n s idle io irq sirq st _rest
-    read -r _cpu u n s idle io irq sirq st _rest </proc/stat
-    mark_total=$((u + n + s + idle + io + irq + sirq + st))
-    mark_busy=$((u + n + s + irq + sirq + st))
-    mark_server=$(proc_ticks "$server_pid" | cut -d' ' -f1)
-    mark_tools=$(proc_ticks $$ | cut -d' ' -f2)
-    mark_time=$(date +%s.%N)
+    machine_mark
+    mark_server=$(own_ticks "$server_pid")
+    mark_tools=$(children_ticks)
 }
 # cpu_report REQUESTS: since the last cpu_mark.
 cpu_report() {
@@ -108,10 +67,6 @@ cpu_report() {
             (requests > 0 ? server / hz * 1000 / requests : 0), server / hz / wall, cpus, tools / hz / wall, other / total * cpus
     }'
 }
-requests_done() { awk '/ requests in / { print $1 }' "$1"; }
-
-# req_per_sec FILE: the "Requests/sec:" figure of a wrk report.
-req_per_sec() { awk '/^Requests\/sec:/ { print $2 }' "$1"; }
 
 # bench_post NAME: wrk POST /v1/links; prints the report, leaves it in $work/NAME.txt.
 bench_post() {
@@ -135,7 +90,7 @@ echo "data:    $work ($(df -T "$work" | awk 'NR == 2 { print $2 }'))"
 
 echo
 echo "== durable server (synchronous=FULL)"
-start_server full full
+start_durable full full
 
 echo
 echo "\$ wrk -t$threads -c$connections -d$duration --latency $base/healthz"
@@ -154,23 +109,21 @@ PAYLINK_LOAD_KEY=$key python3 "$root/scripts/load/sse_latency.py" --base "$base"
 cpu_report 0 | sed 's/server 0.000 ms per request (/server (/' | tee -a "$work/sse.txt"
 
 PAYLINK_LOAD_IDEMPOTENCY=1 bench_post create-full-idempotent
-stop_server
+stop_servers
 
 echo
 echo "== fsync-relaxed server (synchronous=NORMAL)"
-start_server normal normal
+start_durable normal normal
 bench_post create-normal
-stop_server
+stop_servers
 
 healthz=$(req_per_sec "$work/healthz.txt")
 full=$(req_per_sec "$work/create-full.txt")
 idempotent=$(req_per_sec "$work/create-full-idempotent.txt")
 normal=$(req_per_sec "$work/create-normal.txt")
-non201() { awk -F': ' '/^non-201 responses:/ { print $2 }' "$1"; }
 
 echo
 echo "== summary (goal: POST/healthz >= 0.25, SSE p99 <= 5 ms)"
-cpu_line() { grep '^cpu:' "$1" | sed 's/^cpu: /    /'; }
 printf '%-44s %10s req/s\n' "GET /healthz" "$healthz"
 cpu_line "$work/healthz.txt"
 printf '%-44s %10s req/s   non-201: %s\n' "POST /v1/links (--sqlite-synchronous full)" "$full" "$(non201 "$work/create-full.txt")"
