@@ -613,7 +613,8 @@ struct BadInputTests {
                 ("extended by one", token + "A"), ("padded", token + "="), ("doubled", token + token),
                 ("uppercased", token.uppercased()), ("lowercased", token.lowercased()), ("reversed", String(token.reversed())),
                 ("standard base64 +", "+" + token.dropFirst()), ("space", "%20"), ("dash", "-"), ("underscore", "_"), ("equals", "="),
-                ("null", "null"), ("undefined", "undefined"), ("all A", String(repeating: "A", count: 46)),
+                ("null", "null"), ("undefined", "undefined"), ("all A", String(repeating: "A", count: 54)),
+                ("all A, first layout's length", String(repeating: "A", count: 46)),
                 ("percent-encoded NUL", "%00"), ("64 characters", String(repeating: "A", count: 64)),
                 ("a link id", world.alice),
             ]

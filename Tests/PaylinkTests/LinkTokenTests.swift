@@ -119,11 +119,57 @@ struct LinkTokenTests {
         }
     }
 
+    /// The nonce starts with the creation time so that the stored nonces' unique index grows at
+    /// one end; the 128 random bits after it are what makes a token unguessable.
+    @Test func nonceIsTheTimeThen128RandomBits() throws {
+        let now = Date(timeIntervalSince1970: 1_795_000_000.123)
+        let first = LinkToken.random(keyID: 1, now: now)
+        let second = LinkToken.random(keyID: 1, now: now)
+        let later = LinkToken.random(keyID: 1, now: now.addingTimeInterval(0.001))
+        #expect(first.nonce.count == LinkToken.nonceLength)
+        #expect(LinkToken.nonceLength - LinkToken.timeLength >= 16)
+        let milliseconds = first.nonce.prefix(LinkToken.timeLength).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        #expect(milliseconds == 1_795_000_000_123)
+        #expect(first.nonce.prefix(LinkToken.timeLength) == second.nonce.prefix(LinkToken.timeLength))
+        #expect(first.nonce.dropFirst(LinkToken.timeLength) != second.nonce.dropFirst(LinkToken.timeLength))
+        #expect(first.nonce.lexicographicallyPrecedes(later.nonce) && second.nonce.lexicographicallyPrecedes(later.nonce))
+    }
+
+    /// Links created before the time prefix store a 16-byte nonce and were sent out with a
+    /// 46-character token: those urls keep opening, and the API keeps rendering the same url.
+    @Test func tokensOfTheFirstLayoutStillOpen() async throws {
+        let paylink = try await TestPaylink.make()
+        defer { paylink.cleanUp() }
+        let runtime = try await PaylinkRuntime.open(paylink.configuration, clock: paylink.clock)
+        defer { runtime.close() }
+        let keyID = try await runtime.keyRing.newToken().keyID
+        let legacy = LinkToken(keyID: keyID, nonce: Data((0..<LinkToken.legacyNonceLength).map { _ in UInt8.random(in: 0...255) }))
+        let now = paylink.clock.now()
+        let link = Link(
+            id: .generate(), agentID: paylink.agentID, signingKeyID: keyID, tokenNonce: legacy.nonce, status: .open,
+            amount: Money(minorUnits: 1999, currency: Currency(code: "GBP")!), reference: "INV-OLD", description: nil, locale: "en",
+            expiresAt: now.addingTimeInterval(1800), createdAt: now, customer: nil, metadata: [:], conversation: nil,
+            amountRefunded: 0, lastSeq: 0)
+        _ = try await runtime.store.insertLink(link, event: EventDraft(.linkCreated, at: now), idempotency: nil)
+        let encoded = try await runtime.keyRing.snapshot().encode(legacy)
+        #expect(encoded.count == LinkToken.legacyEncodedLength)
+        try await paylink.test { client in
+            let page = try await client.send(.get, "/p/\(encoded)", key: nil)
+            #expect(page.status == .ok)
+            #expect(page.text.contains("INV-OLD"))
+            let rendered = try await client.send(.get, "/v1/links/\(link.id)", key: paylink.agent).jsonObject()
+            #expect(Self.token(rendered) == encoded)
+            var altered = Array(encoded)
+            altered[10] = altered[10] == "A" ? "B" : "A"
+            #expect(try await client.send(.get, "/p/\(String(altered))", key: nil).status == .notFound)
+        }
+    }
+
     @Test func tokenRoundTripsAndRejectsNonCanonicalSpellings() throws {
         let key = SymmetricKeyFixture.key
         let token = LinkToken.random(keyID: 7)
         let encoded = token.encoded(with: LinkToken.Signer(key: key))
-        #expect(encoded.count == 46)
+        #expect(encoded.count == 54)
         let (parsed, tag) = try #require(LinkToken.parse(encoded))
         #expect(parsed == token)
         #expect(parsed.verify(tag: tag, with: LinkToken.Signer(key: key)))
