@@ -13,7 +13,7 @@ public final class SQLiteStore: PaylinkStore {
     /// A read-only connection of its own for the API-key lookup every request makes (see `credential`).
     let credentialReader: DatabaseQueue
     let doorbell: EventDoorbell?
-    private let groupCommit: SQLiteGroupCommit
+    let groupCommit: SQLiteGroupCommit
 
     /// Opens (creating if needed) the database at `path`. Readers never block the writer.
     public init(path: String, synchronous: Synchronous = .full, doorbell: EventDoorbell? = nil) throws {
