@@ -50,12 +50,16 @@ extension SQLiteStore {
 
     /// Stores the response for replay, in the caller's transaction.
     static func complete<Value>(_ completion: IdempotencyCompletion<Value>, with value: Value, in db: Database) throws {
-        let response = try completion.render(value)
-        try db.execute(
+        try store(try completion.render(value), for: completion.claim, in: db)
+    }
+
+    /// Stores an already rendered response for replay, in the caller's transaction.
+    static func store(_ response: StoredResponse, for claim: IdempotencyClaim, in db: Database) throws {
+        try db.cachedStatement(
             sql: """
                 UPDATE idempotency_keys SET response_status = ?, response_body = ?, locked_until = NULL
                 WHERE agent_id = ? AND key = ?
-                """,
-            arguments: [response.status, response.body, completion.claim.agentID.rawValue, completion.claim.key])
+                """
+        ).execute(arguments: [response.status, response.body, claim.agentID.rawValue, claim.key])
     }
 }
