@@ -146,6 +146,16 @@ enum PostgresMigrations {
                 """,
             ]
         ),
+        // See the SQLite migration of the same name: NULL contacts stay out of the indexes.
+        (
+            "v3-partial-contact-indexes",
+            [
+                "DROP INDEX links_customer_email",
+                "CREATE INDEX links_customer_email ON links(customer_email) WHERE customer_email IS NOT NULL",
+                "DROP INDEX links_customer_phone",
+                "CREATE INDEX links_customer_phone ON links(customer_phone) WHERE customer_phone IS NOT NULL",
+            ]
+        ),
     ]
 
     static func apply(on connection: PostgresConnection, logger: Logger) async throws {
