@@ -23,6 +23,18 @@ struct IdentifierTests {
         #expect(Set(ids.flatMap { $0.rawValue.dropFirst(4 + 8) }).count == 62)
     }
 
+    /// No symbol is favoured: a plain `byte % 62` would make the first eight symbols a quarter
+    /// more likely than the rest. 64,000 symbols, each expected 1,032 times (σ ≈ 32); the bounds
+    /// are six σ, and a favoured symbol lands near 1,290.
+    @Test func randomSymbolsAreEquallyLikely() {
+        var counts: [Character: Int] = [:]
+        for _ in 0..<4000 {
+            for symbol in PaymentID.generate().rawValue.dropFirst(4 + 8) { counts[symbol, default: 0] += 1 }
+        }
+        #expect(counts.count == 62)
+        #expect(counts.values.allSatisfy { (840...1224).contains($0) }, "\(counts.sorted { $0.value > $1.value }.prefix(3))")
+    }
+
     @Test func theTimePrefixSpellsMilliseconds() {
         #expect(LinkID.generate(now: Date(timeIntervalSince1970: 0)).rawValue.hasPrefix("lnk_00000000"))
         #expect(LinkID.generate(now: Date(timeIntervalSince1970: 0.061)).rawValue.hasPrefix("lnk_0000000z"))

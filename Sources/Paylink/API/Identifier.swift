@@ -24,8 +24,6 @@ public struct Identifier<Kind: IdentifierKind>: Hashable, Sendable, Codable, Cus
         self.rawValue = rawValue
     }
 
-    /// Base62 digits in ASCII order, so ids compare like the numbers they spell.
-    private static var alphabet: [UInt8] { Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8) }
 
     /// Makes a fresh id: the current time in milliseconds as 8 base62 digits, then 16 random
     /// characters (~95 bits, so ids still cannot be guessed or enumerated).
@@ -36,28 +34,38 @@ public struct Identifier<Kind: IdentifierKind>: Hashable, Sendable, Codable, Cus
     /// random index pages with fully random ids, each written to the WAL on commit and again to
     /// the database by the checkpoint.
     ///
-    /// Random characters take 8 bytes per draw from the system CSPRNG (a `getrandom` call each)
-    /// and map every byte below 248 = 4 × 62 to a character, dropping the rest, so each
-    /// character stays equally likely.
+    /// Random characters come from 32 bytes of the system CSPRNG (one call; `SecureRandom`),
+    /// each byte below 248 = 4 × 62 mapped to a character and the rest dropped, so each
+    /// character stays equally likely; in the rare case that fewer than 16 survive, 32 more.
     public static func generate(now: Date = Date()) -> Self {
-        let alphabet = Self.alphabet
-        var body = [UInt8](repeating: alphabet[0], count: timeLength)
-        var millis = UInt64(max(0, (now.timeIntervalSince1970 * 1000).rounded()))
-        for position in stride(from: timeLength - 1, through: 0, by: -1) {
-            body[position] = alphabet[Int(millis % 62)]
-            millis /= 62
-        }
-        body.reserveCapacity(bodyLength)
-        var generator = SystemRandomNumberGenerator()
-        while body.count < bodyLength {
-            var word = generator.next() as UInt64
-            for _ in 0..<8 where body.count < bodyLength {
-                let byte = UInt8(truncatingIfNeeded: word)
-                word >>= 8
-                if byte < 248 { body.append(alphabet[Int(byte % 62)]) }
-            }
-        }
-        return Self(trusted: Kind.prefix + String(decoding: body, as: UTF8.self))
+        let alphabet = base62Alphabet
+        let prefix = Kind.prefix.utf8
+        let total = prefix.count + bodyLength
+        let randomStart = prefix.count + timeLength
+        return Self(
+            trusted: String(unsafeUninitializedCapacity: total) { output in
+                var index = 0
+                for byte in prefix {
+                    output[index] = byte
+                    index += 1
+                }
+                var millis = UInt64(max(0, (now.timeIntervalSince1970 * 1000).rounded()))
+                for position in stride(from: randomStart - 1, through: index, by: -1) {
+                    output[position] = alphabet[Int(millis % 62)]
+                    millis /= 62
+                }
+                index = randomStart
+                withUnsafeTemporaryAllocation(byteCount: 32, alignment: 8) { random in
+                    while index < total {
+                        SecureRandom.fill(random)
+                        for byte in random where index < total && byte < 248 {
+                            output[index] = alphabet[Int(byte % 62)]
+                            index += 1
+                        }
+                    }
+                }
+                return total
+            })
     }
 
     /// For values read back from our own database, which only ever holds ids we generated.
@@ -79,6 +87,10 @@ public struct Identifier<Kind: IdentifierKind>: Hashable, Sendable, Codable, Cus
     public var description: String { rawValue }
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
 }
+
+/// Base62 digits in ASCII order, so ids compare like the numbers they spell. (A generic type
+/// cannot hold a stored static, and a computed one made a new array per id.)
+private let base62Alphabet: [UInt8] = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
 
 public enum LinkKind: IdentifierKind { public static let prefix = "lnk_" }
 public enum EventKind: IdentifierKind { public static let prefix = "evt_" }

@@ -30,7 +30,10 @@ public struct LinkToken: Sendable, Equatable {
         for shift in stride(from: (timeLength - 1) * 8, through: 0, by: -8) {
             nonce.append(UInt8(truncatingIfNeeded: milliseconds >> UInt64(shift)))
         }
-        SymmetricKey(size: .bits128).withUnsafeBytes { nonce.append(contentsOf: $0) }
+        withUnsafeTemporaryAllocation(byteCount: randomLength, alignment: 8) { random in
+            SecureRandom.fill(random)
+            nonce.append(contentsOf: random)
+        }
         return LinkToken(keyID: keyID, nonce: nonce)
     }
 
