@@ -46,11 +46,18 @@ public final class PaylinkMetrics: Sendable {
         series.duration.record(duration)
     }
 
+    private let appendedSeries = Mutex<[String: Counter]>([:])
+
     func recordAppended(_ events: [Event]) {
         for event in events {
-            registry.makeCounter(
-                name: "paylink_events_appended_total", labels: [("type", event.type.rawValue)], help: "Events appended to the log, by type"
-            ).increment()
+            let type = event.type.rawValue
+            appendedSeries.withLock { series in
+                if let known = series[type] { return known }
+                let made = registry.makeCounter(
+                    name: "paylink_events_appended_total", labels: [("type", type)], help: "Events appended to the log, by type")
+                series[type] = made
+                return made
+            }.increment()
         }
     }
 
