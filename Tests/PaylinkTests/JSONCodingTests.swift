@@ -199,4 +199,28 @@ struct JSONCodingTests {
         let fine = "{\"a\":" + String(repeating: "[", count: 30) + String(repeating: "]", count: 30) + "}"
         #expect(throws: Never.self) { try JSONParser.parseObject(Data(fine.utf8)) }
     }
+
+    /// Stored event data and metadata are read back with the parser: what was stored is what
+    /// comes back, number kinds included, and JSONDecoder agrees wherever kinds cannot differ.
+    @Test func storedJSONReadsBackExactly() throws {
+        let data: [String: JSONValue] = [
+            "payment_id": .string("pay_0123"), "card": .object(["brand": .string("visa"), "last4": .string("4242")]),
+            "reasons": .array([.string("velocity"), .string("a \"quoted\" / slashed\\ value\n")]), "risk_score": .integer(42),
+            "none": .null, "yes": .bool(true), "no": .bool(false), "big": .integer(Int64.max), "small": .integer(Int64.min),
+            "ratio": .number(2.5), "huge": .number(1e20), "tiny": .number(1.5e-7), "unicode": .string("Zoë 支付 🙂 \u{1}"),
+            "nested": .array([.object(["a": .array([])]), .object([:])]),
+        ]
+        let text = try StoreJSON.encode(data)
+        #expect(try StoreJSON.decode([String: JSONValue].self, from: text) == data)
+        let withoutHugeNumbers = data.filter { $0.key != "huge" }
+        #expect(
+            try JSONDecoder().decode([String: JSONValue].self, from: Data(StoreJSON.encode(withoutHugeNumbers).utf8))
+                == StoreJSON.decode([String: JSONValue].self, from: StoreJSON.encode(withoutHugeNumbers)))
+
+        let metadata = ["order": "A-1", "note": "naïve \"quote\"", "empty": ""]
+        #expect(try StoreJSON.decode([String: String].self, from: StoreJSON.encode(metadata)) == metadata)
+        #expect(try StoreJSON.decode([String: String].self, from: StoreJSON.encode([String: String]())) == [:])
+        #expect(throws: DecodingError.self) { try StoreJSON.decode([String: String].self, from: #"{"n":1}"#) }
+        #expect(throws: DecodingError.self) { try StoreJSON.decode([String: JSONValue].self, from: "{") }
+    }
 }

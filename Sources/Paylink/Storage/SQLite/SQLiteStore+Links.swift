@@ -40,7 +40,7 @@ extension SQLiteStore {
         transform: @escaping @Sendable (inout Link) throws -> [EventDraft]
     ) async throws -> (Link, [Event]) {
         let result = try await writeTransaction { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM links WHERE id = ?", arguments: [id.rawValue]),
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM links WHERE id = ?"), arguments: [id.rawValue]),
                 let current = try Self.link(row), scope.permits(current.agentID)
             else { throw StoreError.notFound }
             var updated = current
@@ -74,7 +74,7 @@ extension SQLiteStore {
 
     public func link(_ id: LinkID, scope: AgentScope) async throws -> Link? {
         try await pool.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM links WHERE id = ?", arguments: [id.rawValue]),
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM links WHERE id = ?"), arguments: [id.rawValue]),
                 let link = try Self.link(row), scope.permits(link.agentID)
             else { return nil }
             return link
@@ -83,7 +83,7 @@ extension SQLiteStore {
 
     public func link(tokenNonce: Data) async throws -> Link? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM links WHERE token_nonce = ?", arguments: [tokenNonce]).flatMap(Self.link)
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM links WHERE token_nonce = ?"), arguments: [tokenNonce]).flatMap(Self.link)
         }
     }
 
@@ -140,7 +140,7 @@ extension SQLiteStore {
     public func events(link: LinkID, afterSeq: Int, limit: Int) async throws -> [Event] {
         try await pool.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT * FROM events WHERE link_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                db.cachedStatement(sql: "SELECT * FROM events WHERE link_id = ? AND seq > ? ORDER BY seq LIMIT ?"),
                 arguments: [link.rawValue, afterSeq, limit]
             ).map(Self.event)
         }
@@ -151,11 +151,12 @@ extension SQLiteStore {
             switch scope {
             case .all:
                 try Row.fetchAll(
-                    db, sql: "SELECT * FROM events WHERE cursor > ? ORDER BY cursor LIMIT ?", arguments: [afterCursor, limit]
+                    db.cachedStatement(sql: "SELECT * FROM events WHERE cursor > ? ORDER BY cursor LIMIT ?"),
+                    arguments: [afterCursor, limit]
                 ).map(Self.event)
             case .own(let agent):
                 try Row.fetchAll(
-                    db, sql: "SELECT * FROM events WHERE agent_id = ? AND cursor > ? ORDER BY cursor LIMIT ?",
+                    db.cachedStatement(sql: "SELECT * FROM events WHERE agent_id = ? AND cursor > ? ORDER BY cursor LIMIT ?"),
                     arguments: [agent.rawValue, afterCursor, limit]
                 ).map(Self.event)
             }
@@ -192,7 +193,6 @@ extension SQLiteStore {
     }
 }
 
-/// JSON columns (metadata, event data) are written with sorted keys so equal values are equal bytes.
 /// An event ready to insert: its id made and its data encoded, so that inside a transaction
 /// only the INSERT is left to run.
 struct PreparedEvent: Sendable {
@@ -226,6 +226,7 @@ struct PreparedEvent: Sendable {
     }
 }
 
+/// JSON columns (metadata, event data) are written with sorted keys so equal values are equal bytes.
 enum StoreJSON {
     /// Link metadata, keys sorted. Written by hand: `JSONEncoder` took microseconds even for `{}`.
     static func encode(_ value: [String: String]) -> String {
@@ -246,6 +247,30 @@ enum StoreJSON {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// Event data, read back with the same parser that reads request bodies: numbers keep the
+    /// kind they were written with, and it costs a fraction of `JSONDecoder` (every SSE event
+    /// and every listed event is decoded).
+    static func decode(_ type: [String: JSONValue].Type, from text: String) throws -> [String: JSONValue] {
+        do {
+            return try JSONParser.parseObject(Data(text.utf8))
+        } catch {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "stored JSON: \(error.message)"))
+        }
+    }
+
+    /// Link metadata: an object of strings, most often empty.
+    static func decode(_ type: [String: String].Type, from text: String) throws -> [String: String] {
+        if text == "{}" { return [:] }
+        var metadata: [String: String] = [:]
+        for (key, value) in try decode([String: JSONValue].self, from: text) {
+            guard case .string(let string) = value else {
+                throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "stored metadata value is not a string"))
+            }
+            metadata[key] = string
+        }
+        return metadata
     }
 
     static func decode<T: Decodable>(_ type: T.Type, from text: String) throws -> T {

@@ -12,7 +12,7 @@ extension SQLiteStore {
                     arguments: [receipt.provider, receipt.eventID, id.rawValue, receipt.receivedAt.unixSeconds])
                 if db.changesCount == 0 { throw StoreError.duplicate }
             }
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM links WHERE id = ?", arguments: [id.rawValue]),
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM links WHERE id = ?"), arguments: [id.rawValue]),
                 let link = try Self.link(row)
             else { throw StoreError.notFound }
             let payments = try String.fetchAll(
