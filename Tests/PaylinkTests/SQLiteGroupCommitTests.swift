@@ -8,14 +8,20 @@ import Testing
 struct SQLiteGroupCommitTests {
     struct Refused: Error, Equatable { let index: Int }
 
+    /// A migrated store in a directory of its own, which the caller removes.
+    static func freshStore() async throws -> (URL, SQLiteStore) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("paylink-group-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let store = try SQLiteStore(path: directory.appendingPathComponent("paylink.sqlite").path)
+        try await store.migrate()
+        return (directory, store)
+    }
+
     /// Concurrent writes share transactions; one that throws after writing must leave no trace
     /// and must not take its neighbours in the batch down with it.
     @Test func aFailingWriteRollsBackAloneInsideItsBatch() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("paylink-group-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let (directory, store) = try await Self.freshStore()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let store = try SQLiteStore(path: directory.appendingPathComponent("paylink.sqlite").path)
-        try await store.migrate()
 
         let writes = 200
         let outcomes = await withTaskGroup(of: (Int, Result<Int, any Error>).self) { group in
@@ -59,11 +65,8 @@ struct SQLiteGroupCommitTests {
     /// matched nothing, an INSERT refused by a constraint (SQLite undoes the statement). Those
     /// need no savepoint and no second run of their batch, and still leave no trace.
     @Test func failuresBeforeAnyChangeNeedNoSecondRun() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("paylink-group-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let (directory, store) = try await Self.freshStore()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let store = try SQLiteStore(path: directory.appendingPathComponent("paylink.sqlite").path)
-        try await store.migrate()
         let taken = "agt_" + String(repeating: "9", count: 24)
         try await store.writeTransaction { db in
             try db.execute(sql: "INSERT INTO agents (id, name, role, disabled, created_at) VALUES (?, 'taken', 'agent', 0, 0)", arguments: [taken])
