@@ -31,16 +31,22 @@ extension SQLiteStore {
     private func credentialInPlace(lookupID: String) throws -> (agent: Agent, digest: Data)? {
         // One statement is its own read transaction: no BEGIN/COMMIT around it.
         try credentialReader.unsafeRead { db in
-            guard
-                // Cached: prepared once.
-                let row = try Row.fetchOne(
-                    db.cachedStatement(
-                        sql: """
-                            SELECT agents.*, api_keys.digest AS key_digest FROM api_keys
-                            JOIN agents ON agents.id = api_keys.agent_id WHERE api_keys.lookup_id = ?
-                            """), arguments: [lookupID])
-            else { return nil }
-            return (Self.agent(row), row["key_digest"])
+            // Cached: prepared once. Columns named, and read by position from the cursor's row:
+            // no copy of the row and no lookup of columns by name.
+            let rows = try Row.fetchCursor(
+                db.cachedStatement(
+                    sql: """
+                        SELECT agents.id, agents.name, agents.role, agents.disabled, agents.created_at, api_keys.digest
+                        FROM api_keys JOIN agents ON agents.id = api_keys.agent_id WHERE api_keys.lookup_id = ?
+                        """), arguments: [lookupID])
+            // The row reads from the statement: keep the cursor until it has been read.
+            return try withExtendedLifetime(rows) {
+                guard let row = try rows.next() else { return nil }
+                let agent = Agent(
+                    id: AgentID(trusted: row[0]), name: row[1], role: Agent.Role(rawValue: row[2]) ?? .agent, disabled: row[3],
+                    createdAt: Date(unixSeconds: row[4]))
+                return (agent, row[5])
+            }
         }
     }
 

@@ -12,8 +12,7 @@ extension SQLiteStore {
                     arguments: [receipt.provider, receipt.eventID, id.rawValue, receipt.receivedAt.unixSeconds])
                 if db.changesCount == 0 { throw StoreError.duplicate }
             }
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM links WHERE id = ?"), arguments: [id.rawValue]),
-                let link = try Self.link(row)
+            guard let link = try Self.firstLink(db, "SELECT * FROM links WHERE id = ?", [id.rawValue])
             else { throw StoreError.notFound }
             let payments = try String.fetchAll(
                 db, sql: "SELECT body FROM payments WHERE link_id = ? ORDER BY row_seq", arguments: [id.rawValue]
