@@ -34,11 +34,17 @@ public struct APIKey: Sendable, CustomStringConvertible, CustomDebugStringConver
         String(secret.dropFirst(Self.prefix.count).prefix(Self.lookupLength))
     }
 
-    public var digest: Data { Data(SHA256.hash(data: Data(secret.utf8))) }
+    public var digest: Data { hashed.withUnsafeBytes { Data($0) } }
 
-    /// Constant-time check of this key against a stored digest.
+    /// Constant-time check of this key against a stored digest. Runs on every API request:
+    /// hashed from the string's own UTF-8 and compared in place, with no `Data` made.
     public func matches(digest stored: Data) -> Bool {
-        ConstantTime.equal(digest, stored)
+        hashed.withUnsafeBytes { ConstantTime.equal($0, stored) }
+    }
+
+    private var hashed: SHA256.Digest {
+        var secret = secret
+        return secret.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
     }
 
     // Never print the secret, even by accident in a log interpolation.
@@ -49,9 +55,17 @@ public struct APIKey: Sendable, CustomStringConvertible, CustomDebugStringConver
 /// Comparisons of secrets and MACs whose running time does not depend on where the inputs differ.
 enum ConstantTime {
     static func equal(_ lhs: Data, _ rhs: Data) -> Bool {
-        guard lhs.count == rhs.count else { return false }
-        var difference: UInt8 = 0
-        for (a, b) in zip(lhs, rhs) { difference |= a ^ b }
-        return difference == 0
+        lhs.withUnsafeBytes { equal($0, rhs) }
+    }
+
+    /// Every byte is compared whatever the first difference; only the lengths (not secret)
+    /// end it early.
+    static func equal(_ lhs: UnsafeRawBufferPointer, _ rhs: Data) -> Bool {
+        rhs.withUnsafeBytes { rhs in
+            guard lhs.count == rhs.count else { return false }
+            var difference: UInt8 = 0
+            for index in 0..<lhs.count { difference |= lhs[index] ^ rhs[index] }
+            return difference == 0
+        }
     }
 }
