@@ -24,6 +24,12 @@ struct JSONWriter {
         needsComma = true
     }
 
+    /// `null` when `value` is nil, else the object `body` writes for it.
+    mutating func object<T>(ifPresent value: T?, _ body: (inout JSONWriter, T) throws -> Void) rethrows {
+        guard let value else { return null() }
+        try object { writer in try body(&writer, value) }
+    }
+
     mutating func array<S: Sequence>(_ elements: S, _ element: (inout JSONWriter, S.Element) throws -> Void) rethrows {
         separate()
         bytes.append(UInt8(ascii: "["))

@@ -59,32 +59,24 @@ struct LinkRenderer: Sendable {
             writer.key("amount_refunded")
             writer.integer(link.amountRefunded)
             writer.key("conversation")
-            if let conversation = link.conversation {
-                writer.object { writer in
-                    writer.key("channel")
-                    writer.string(conversation.channel)
-                    writer.key("id")
-                    writer.string(conversation.id)
-                }
-            } else {
-                writer.null()
+            writer.object(ifPresent: link.conversation) { writer, conversation in
+                writer.key("channel")
+                writer.string(conversation.channel)
+                writer.key("id")
+                writer.string(conversation.id)
             }
             writer.key("created_at")
             writer.string(RFC3339.string(link.createdAt))
             writer.key("currency")
             writer.string(link.amount.currency.code)
             writer.key("customer")
-            if let customer = link.customer {
-                writer.object { writer in
-                    writer.key("email")
-                    writer.string(customer.email)
-                    writer.key("name")
-                    writer.string(customer.name)
-                    writer.key("phone")
-                    writer.string(customer.phone)
-                }
-            } else {
-                writer.null()
+            writer.object(ifPresent: link.customer) { writer, customer in
+                writer.key("email")
+                writer.string(customer.email)
+                writer.key("name")
+                writer.string(customer.name)
+                writer.key("phone")
+                writer.string(customer.phone)
             }
             writer.key("description")
             writer.string(link.description)
