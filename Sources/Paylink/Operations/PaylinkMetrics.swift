@@ -28,10 +28,8 @@ public final class PaylinkMetrics: Sendable {
     private let requestSeries = Mutex<[RequestKey: (count: Counter, duration: DurationHistogram)]>([:])
 
     func recordRequest(route: String, method: String, status: Int, duration: Duration) {
-        let key = RequestKey(route: route, method: method, status: status)
-        let series = requestSeries.withLock { series in
-            if let known = series[key] { return known }
-            let made = (
+        let series = Self.series(requestSeries, RequestKey(route: route, method: method, status: status)) {
+            (
                 count: registry.makeCounter(
                     name: "paylink_http_requests_total", labels: [("route", route), ("method", method), ("status", String(status))],
                     help: "HTTP requests by route template, method and status"),
@@ -39,8 +37,6 @@ public final class PaylinkMetrics: Sendable {
                     name: "paylink_http_request_duration_seconds", labels: [("route", route), ("method", method)],
                     buckets: latencyBuckets, help: "Time to produce the response head, by route template")
             )
-            series[key] = made
-            return made
         }
         series.count.increment()
         series.duration.record(duration)
@@ -51,13 +47,22 @@ public final class PaylinkMetrics: Sendable {
     func recordAppended(_ events: [Event]) {
         for event in events {
             let type = event.type.rawValue
-            appendedSeries.withLock { series in
-                if let known = series[type] { return known }
-                let made = registry.makeCounter(
+            Self.series(appendedSeries, type) {
+                registry.makeCounter(
                     name: "paylink_events_appended_total", labels: [("type", type)], help: "Events appended to the log, by type")
-                series[type] = made
-                return made
             }.increment()
+        }
+    }
+
+    /// The series kept for `key`, made (and kept) the first time it is asked for.
+    private static func series<Key: Hashable & Sendable, Series: Sendable>(
+        _ kept: borrowing Mutex<[Key: Series]>, _ key: Key, make: () -> sending Series
+    ) -> Series {
+        kept.withLock { kept in
+            if let known = kept[key] { return known }
+            let made = make()
+            kept[key] = made
+            return made
         }
     }
 
