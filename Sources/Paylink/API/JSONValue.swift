@@ -24,11 +24,6 @@ public enum JSONValue: Sendable, Equatable {
         }
     }
 
-    /// Parses a request body strictly (RFC 8259). Only an object is accepted at the top level.
-    static func parseObject(_ data: Data) throws(APIError) -> [String: JSONValue] {
-        try JSONParser.parseObject(data)
-    }
-
     /// Converts Foundation's parse tree. Integers are recognised from the number's own text
     /// (no fraction, no exponent) so `1999.0` and `2e3` are not silently taken as amounts.
     init(foundation value: Any, source: Data) {

@@ -14,7 +14,7 @@ enum RequestBody {
         if bytes.isEmpty && allowEmpty { return (bytes, [:]) }
         guard let contentType = request.headers[.contentType], mediaType(contentType) == "application/json"
         else { throw APIError.unsupportedMediaType }
-        return (bytes, try JSONValue.parseObject(bytes))
+        return (bytes, try JSONParser.parseObject(bytes))
     }
 
     /// The raw body, refused with 413 once it exceeds `limit` (by its Content-Length up front,

@@ -128,7 +128,7 @@ public struct LinkService: Sendable {
     }
 }
 
-/// RFC 3339 UTC with second precision, the only time format in the API.
+/// RFC 3339 UTC with second precision, the only time format in the API:
 /// `2026-11-25T16:46:04Z`: UTC, whole seconds (fractions dropped), what `.iso8601` writes.
 ///
 /// Written by hand from the Unix time (days to civil date after Howard Hinnant's

@@ -16,6 +16,8 @@ extension SQLiteStore {
     }
 
     public func credential(lookupID: String) async throws -> (agent: Agent, digest: Data)? {
+        // A synchronous function of its own: in an async one, `unsafeRead` resolves to GRDB's
+        // async overload, which hops to the queue and back.
         try credentialInPlace(lookupID: lookupID)
     }
 

@@ -23,9 +23,9 @@ public final class SQLiteStore: PaylinkStore {
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous == .full ? "FULL" : "NORMAL")")
-            // Group commit runs each request in a savepoint, and SQLite saves every page a
-            // savepoint changes in a sub-journal first: in a temporary file by default, which
-            // was two `pwrite` calls per page, more than the WAL itself. In memory instead.
+            // SQLite saves every page a savepoint (group commit's fallback) or a multi-row
+            // statement changes in a sub-journal first: in a temporary file by default, two
+            // `pwrite` calls per page. In memory instead.
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
             // 16 MiB of page cache per connection instead of 2 MiB: the indexes' hot pages stay
             // in memory rather than being read back with `pread` on every other insert or lookup.
