@@ -26,13 +26,13 @@ public enum JSONValue: Sendable, Equatable {
 
     /// Converts Foundation's parse tree. Integers are recognised from the number's own text
     /// (no fraction, no exponent) so `1999.0` and `2e3` are not silently taken as amounts.
-    init(foundation value: Any, source: Data) {
+    init(foundation value: Any) {
         switch value {
         case is NSNull: self = .null
         case let string as String: self = .string(string)
-        case let array as [Any]: self = .array(array.map { JSONValue(foundation: $0, source: source) })
+        case let array as [Any]: self = .array(array.map { JSONValue(foundation: $0) })
         case let dict as [String: Any]:
-            self = .object(dict.mapValues { JSONValue(foundation: $0, source: source) })
+            self = .object(dict.mapValues { JSONValue(foundation: $0) })
         case let number as NSNumber:
             // Foundation keeps the parsed kind in the NSNumber: a boolean class for true/false,
             // "d" for anything written with a fraction or exponent, an integer code otherwise.
@@ -88,6 +88,6 @@ extension JSONValue {
 
     /// Parses a peer's JSON leniently (no strict-syntax pass: we did not write the contract for it).
     static func parse(_ data: Data) throws -> JSONValue {
-        JSONValue(foundation: try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]), source: data)
+        JSONValue(foundation: try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]))
     }
 }
