@@ -31,20 +31,20 @@ function init(args)
    statuses = {}
    status_text = ""
    sample = ""
+   -- The request is assembled by hand rather than with wrk.format: that builds a header table
+   -- and formats every header on every call, which made wrk spend about 60 µs of CPU per POST
+   -- (against 35 µs per GET /healthz) on the two cores it shares with the server.
+   head = "POST " .. wrk.path .. " HTTP/1.1\r\nHost: " .. wrk.headers["Host"] ..
+      "\r\nAuthorization: Bearer " .. token .. "\r\nContent-Type: application/json\r\n"
+   reference_prefix = "load-" .. tag .. "-" .. thread_number .. "-"
 end
 
 function request()
    counter = counter + 1
-   local reference = "load-" .. tag .. "-" .. thread_number .. "-" .. counter
-   local headers = {
-      ["Authorization"] = "Bearer " .. token,
-      ["Content-Type"] = "application/json",
-   }
-   if idempotency then
-      headers["Idempotency-Key"] = reference
-   end
+   local reference = reference_prefix .. counter
    local body = '{"amount":1999,"currency":"GBP","reference":"' .. reference .. '"}'
-   return wrk.format("POST", nil, headers, body)
+   local idempotency_header = idempotency and ("Idempotency-Key: " .. reference .. "\r\n") or ""
+   return head .. idempotency_header .. "Content-Length: " .. #body .. "\r\n\r\n" .. body
 end
 
 function response(status, headers, body)
