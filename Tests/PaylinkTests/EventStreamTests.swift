@@ -100,6 +100,38 @@ struct EventStreamTests {
         }
     }
 
+    @Test(arguments: StoreKind.available)
+    func disablingAnAgentEndsItsOpenStreamsBeforeTheNextEvent(store: StoreKind) async throws {
+        let paylink = try await TestPaylink.make(store)
+        defer { paylink.cleanUp() }
+        let runtime = try await PaylinkRuntime.open(paylink.configuration, clock: paylink.clock)
+        defer { runtime.close() }
+        let http = HTTPClient.shared
+        try await paylink.test(.live) { client in
+            let base = "http://127.0.0.1:\(client.port!)"
+            let id = try await client.createLink(key: paylink.agent)["id"] as! String
+            let link = SSEClient(url: "\(base)/v1/links/\(id)/events/stream", key: paylink.agent, client: http)
+            let all = SSEClient(url: "\(base)/v1/events/stream", key: paylink.agent, client: http)
+            let supervisor = SSEClient(url: "\(base)/v1/events/stream", key: paylink.supervisor, client: http)
+            #expect(await link.wait { $0.ids == [1] })
+            #expect(await all.wait { $0.messages.count == 1 })
+            #expect(await supervisor.wait { $0.messages.count == 1 })
+
+            _ = try await runtime.store.setAgentDisabled(paylink.agentID, disabled: true)
+            // The supervisor acts on Alice's link: the event must not reach Alice any more.
+            try await client.send(.post, "/v1/links/\(id)/extend", key: paylink.supervisor, json: #"{"expires_in": 300}"#)
+            #expect(await supervisor.wait { $0.messages.count == 2 })
+            #expect(await link.wait { $0.isFinished }, "the disabled agent's link stream ended")
+            #expect(await all.wait { $0.isFinished }, "the disabled agent's global stream ended")
+            #expect(link.ids == [1])
+            #expect(all.messages.count == 1)
+            #expect(!supervisor.isFinished)
+            let refused = try await client.send(.get, "/v1/events/stream", key: paylink.agent)
+            #expect(refused.status == .unauthorized && refused.errorCode == "agent_disabled")
+            supervisor.disconnect()
+        }
+    }
+
     @Test func gracefulShutdownClosesOpenStreams() async throws {
         let paylink = try await TestPaylink.make()
         defer { paylink.cleanUp() }

@@ -7,6 +7,9 @@ public struct PaylinkRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The authenticated agent on `/v1` routes.
     public var agent: Agent?
+    /// The lookup handle of the API key that authenticated the request, so a long-lived
+    /// response (an event stream) can check that the key still works.
+    var apiKeyLookupID: String?
     public let remoteAddress: SocketAddress?
     var maxBodyBytes: Int = 64 * 1024
 

@@ -20,7 +20,18 @@ struct AgentAuthenticator: RouterMiddleware {
         guard !agent.disabled else { throw APIError.agentDisabled }
         var context = context
         context.agent = agent
+        context.apiKeyLookupID = key.lookupID
         context.logger[metadataKey: "agent_id"] = .string(agent.id.rawValue)
         return try await next(request, context)
+    }
+}
+
+extension PaylinkStore {
+    /// Whether the key behind this lookup handle still authenticates an enabled agent: an
+    /// event stream asks before every write, so disabling an agent ends its open streams
+    /// before they deliver anything more.
+    func credentialStillValid(lookupID: String?) async throws -> Bool {
+        guard let lookupID, let (agent, _) = try await credential(lookupID: lookupID) else { return false }
+        return !agent.disabled
     }
 }

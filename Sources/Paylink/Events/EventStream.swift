@@ -8,16 +8,19 @@ import ServiceLifecycle
 /// It subscribes to the doorbell *before* its first read, so an event committed between the
 /// read and the wait still wakes it; every wake re-reads from the table after the last id
 /// sent, so resume is exact: no gap, no duplicate. Reads are pages of `pageSize`, written
-/// with back-pressure, so a slow client costs one page of memory, not a growing queue.
+/// with back-pressure, so a slow client costs one page of memory, not a growing queue. Each
+/// wake first asks whether the caller's key still works; once it does not, the stream ends.
 struct EventStream: Sendable {
     /// Reads the events after a cursor; returns them with the cursor each one resumes from.
     typealias Reader = @Sendable (_ after: Int64, _ limit: Int) async throws -> [(cursor: Int64, event: Event)]
+    /// Whether the caller may still read: asked before anything is written after the first page.
+    typealias Authorization = @Sendable () async throws -> Bool
 
     let doorbell: EventDoorbell
     let metrics: PaylinkMetrics
     static let pageSize = 100
 
-    func response(after start: Int64, read: @escaping Reader) -> Response {
+    func response(after start: Int64, authorized: @escaping Authorization, read: @escaping Reader) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream; charset=utf-8"
         headers[.cacheControl] = "no-store"
@@ -51,6 +54,8 @@ struct EventStream: Sendable {
                     }
                     try await drain()
                     for await wake in subscription.wakes {
+                        // A disabled agent's stream ends here, before the next event or heartbeat.
+                        guard try await authorized() else { break }
                         switch wake {
                         case .events: try await drain()
                         case .heartbeat: try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))

@@ -29,7 +29,7 @@ struct EventsController: Sendable {
         let link = try await visibleLink(context)
         let start = try Self.resumeCursor(request)
         let store = self.store
-        return stream.response(after: start) { after, limit in
+        return stream.response(after: start, authorized: Self.authorization(context, store: store)) { after, limit in
             try await store.events(link: link.id, afterSeq: Int(after), limit: limit).map { (Int64($0.seq), $0) }
         }
     }
@@ -39,9 +39,14 @@ struct EventsController: Sendable {
         let agent = try context.requireAgent()
         let start = try Self.resumeCursor(request)
         let store = self.store
-        return stream.response(after: start) { after, limit in
+        return stream.response(after: start, authorized: Self.authorization(context, store: store)) { after, limit in
             try await store.events(afterCursor: after, scope: agent.scope, limit: limit).map { ($0.cursor, $0) }
         }
+    }
+
+    private static func authorization(_ context: PaylinkRequestContext, store: any PaylinkStore) -> EventStream.Authorization {
+        let lookupID = context.apiKeyLookupID
+        return { try await store.credentialStillValid(lookupID: lookupID) }
     }
 
     private func visibleLink(_ context: PaylinkRequestContext) async throws -> Link {
@@ -62,7 +67,7 @@ struct EventsController: Sendable {
 
     static func cursor(_ text: String?, param: String) throws(APIError) -> Int64 {
         guard let text, !text.isEmpty else { return 0 }
-        guard let value = Int64(text), value >= 0 else {
+        guard let value = ListQuery.plainInteger(text, as: Int64.self) else {
             throw APIError.invalid(param, "\(param) must be a non-negative integer event id.")
         }
         return value
