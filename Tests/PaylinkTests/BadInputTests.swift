@@ -140,6 +140,24 @@ struct BadInputTests {
         .create("description of 501 chars", body(#""description": "\#(String(repeating: "d", count: 501))""#),
             .badRequest, "parameter_too_long", "description"),
         .create("customer name with escape char", body(#""customer": {"name": "Ada\u001b[31m"}"#), .badRequest, "parameter_invalid", "customer[name]"),
+        // Lengths are code points (JSON Schema's maxLength), not grapheme clusters.
+        .create("reference of one letter and 64 combining accents", #"{"amount": 1999, "currency": "GBP", "reference": "a\#(String(repeating: "\u{0301}", count: 64))"}"#,
+            .badRequest, "parameter_too_long", "reference"),
+        .create("reference of 10 family emoji (70 code points)", #"{"amount": 1999, "currency": "GBP", "reference": "\#(String(repeating: "👨‍👩‍👧‍👦", count: 10))"}"#,
+            .badRequest, "parameter_too_long", "reference"),
+        .create("description of one letter and 500 combining accents",
+            body(#""description": "a\#(String(repeating: "\u{0301}", count: 500))""#), .badRequest, "parameter_too_long", "description"),
+        .create("customer name of 201 code points", body(#""customer": {"name": "\#(String(repeating: "e\u{0301}", count: 101))"}"#),
+            .badRequest, "parameter_too_long", "customer[name]"),
+        // Nothing visible is blank.
+        .create("zero-width spaces only", #"{"amount": 1999, "currency": "GBP", "reference": "\u200b\u200b"}"#, .badRequest, "parameter_invalid_string_empty", "reference"),
+        .create("byte order mark only", #"{"amount": 1999, "currency": "GBP", "reference": "\ufeff"}"#, .badRequest, "parameter_invalid_string_empty", "reference"),
+        .create("soft hyphen only", #"{"amount": 1999, "currency": "GBP", "reference": "\u00ad"}"#, .badRequest, "parameter_invalid_string_empty", "reference"),
+        .create("lone combining accent", #"{"amount": 1999, "currency": "GBP", "reference": "\u0301"}"#, .badRequest, "parameter_invalid_string_empty", "reference"),
+        // Line separators and bidirectional overrides read differently on screen from what they are.
+        .create("right-to-left override", #"{"amount": 1999, "currency": "GBP", "reference": "order-\u202e1-tset"}"#, .badRequest, "parameter_invalid", "reference"),
+        .create("first-strong isolate", body(#""description": "a\u2068b""#), .badRequest, "parameter_invalid", "description"),
+        .create("line separator", #"{"amount": 1999, "currency": "GBP", "reference": "a\u2028b"}"#, .badRequest, "parameter_invalid", "reference"),
         .create("locale fr", body(#""locale": "fr""#), .badRequest, "locale_unsupported", "locale"),
         .create("locale EN", body(#""locale": "EN""#), .badRequest, "locale_unsupported", "locale"),
     ]
@@ -153,6 +171,12 @@ struct BadInputTests {
         .create("metadata value of 501 chars", body(#""metadata": {"crm": "\#(String(repeating: "v", count: 501))"}"#),
             .badRequest, "metadata_invalid", "metadata[crm]"),
         .create("null metadata value", body(#""metadata": {"crm": null}"#), .badRequest, "metadata_invalid", "metadata[crm]"),
+        .create("metadata key with a newline", body(#""metadata": {"a\nb": "v"}"#), .badRequest, "metadata_invalid", "metadata[a\nb]"),
+        .create("metadata key of one letter and 40 accents", body(#""metadata": {"k\#(String(repeating: "\u{0301}", count: 40))": "v"}"#),
+            .badRequest, "metadata_invalid", "metadata[k\(String(repeating: "\u{0301}", count: 40))]"),
+        .create("blank metadata key", body(#""metadata": {"  ": "v"}"#), .badRequest, "metadata_invalid", "metadata[  ]"),
+        .create("metadata value of 501 code points", body(#""metadata": {"crm": "\#(String(repeating: "e\u{0301}", count: 250))x"}"#),
+            .badRequest, "metadata_invalid", "metadata[crm]"),
     ]
 
     static let unknownFields: [BadRequest] = [
@@ -180,6 +204,24 @@ struct BadInputTests {
             status: .contentTooLarge, code: "body_too_large"),
         BadRequest(
             name: "64 KiB + 1 body", body: padded(to: 64 * 1024 + 1), status: .contentTooLarge, code: "body_too_large"),
+        BadRequest(
+            name: "charset latin-1", body: valid, contentType: "application/json; charset=latin-1", status: .unsupportedMediaType,
+            code: "unsupported_media_type"),
+        BadRequest(
+            name: "charset utf-16", body: valid, contentType: #"application/json;charset="utf-16""#, status: .unsupportedMediaType,
+            code: "unsupported_media_type"),
+        .withHeaders("Content-Encoding: gzip on a plain body", ["Content-Encoding": "gzip"], status: .unsupportedMediaType,
+            code: "unsupported_media_type"),
+        .withHeaders("Content-Encoding: br", ["Content-Encoding": "br"], status: .unsupportedMediaType, code: "unsupported_media_type"),
+        // No endpoint with a JSON body takes query parameters: a parameter in the URL is a mistake, not a default.
+        BadRequest(name: "create with ?foo=1", path: "/v1/links?foo=1", body: valid, status: .badRequest, code: "parameter_unknown",
+            param: "foo"),
+        BadRequest(name: "create with ?amount=5", path: "/v1/links?amount=5", body: valid, status: .badRequest,
+            code: "parameter_unknown", param: "amount"),
+        BadRequest(name: "cancel with ?junk=1", path: "/v1/links/{link}/cancel?junk=1", status: .badRequest,
+            code: "parameter_unknown", param: "junk"),
+        BadRequest(name: "extend with ?expires_in=600", path: "/v1/links/{link}/extend?expires_in=600", status: .badRequest,
+            code: "parameter_unknown", param: "expires_in"),
     ]
 
     /// A valid-looking body of exactly `size` bytes (the padding is whitespace, which JSON allows).
@@ -215,6 +257,11 @@ struct BadInputTests {
                 Self.body(#""metadata": {\#((1...20).map { #""k\#($0)": "v""# }.joined(separator: ", "))}"#),
                 Self.body(#""metadata": {"\#(String(repeating: "k", count: 40))": "\#(String(repeating: "v", count: 500))"}"#),
                 Self.padded(to: 64 * 1024),
+                // Limits count code points: 64 two-byte letters, 9 family emoji of 7 code points each.
+                #"{"amount": 5, "currency": "GBP", "reference": "\#(String(repeating: "é", count: 64))"}"#,
+                #"{"amount": 5, "currency": "GBP", "reference": "\#(String(repeating: "👨‍👩‍👧‍👦", count: 9))"}"#,
+                Self.body(#""description": "\#(String(repeating: "日", count: 500))""#),
+                Self.body(#""metadata": {"\#(String(repeating: "ü", count: 40))": "note\nwith a newline"}"#),
             ]
             for body in accepted {
                 let response = try await client.send(.post, "/v1/links", key: paylink.agent, json: body)
@@ -223,8 +270,12 @@ struct BadInputTests {
             let charset = try await client.send(
                 .post, "/v1/links", key: paylink.agent, json: Self.valid, headers: ["Content-Type": "Application/JSON; charset=utf-8"])
             #expect(charset.status == .created)
+            let identity = try await client.send(
+                .post, "/v1/links", key: paylink.agent, json: Self.valid,
+                headers: ["Content-Type": #"application/json; charset="UTF8""#, "Content-Encoding": "identity"])
+            #expect(identity.status == .created)
             let count = try await client.send(.get, "/v1/links?limit=100", key: paylink.agent).jsonObject()["data"] as? [Any]
-            #expect(count?.count == accepted.count + 1)
+            #expect(count?.count == accepted.count + 2)
         }
     }
 
@@ -465,6 +516,8 @@ struct BadInputTests {
         list("limit=1.5", "parameter_invalid_integer", "limit"), list("limit=1e1", "parameter_invalid_integer", "limit"),
         list("limit=10&limit=20", "parameter_invalid", "limit"), list("foo=bar", "parameter_unknown", "foo"),
         list("Limit=10", "parameter_unknown", "Limit"), list("status=done", "parameter_invalid", "status"),
+        list("limit=+5", "parameter_invalid_integer", "limit"), list("limit=05", "parameter_invalid_integer", "limit"),
+        list("limit=%205", "parameter_invalid_integer", "limit"),
         list("starting_after=lnk_x", "resource_missing", "starting_after"),
         list("starting_after=evt_000000000000000000000000", "resource_missing", "starting_after"),
         BadRequest(name: "events limit=0", method: .get, path: "/v1/links/{link}/events?limit=0",
@@ -474,6 +527,10 @@ struct BadInputTests {
         BadRequest(name: "events after=abc", method: .get, path: "/v1/links/{link}/events?after=abc",
             status: .badRequest, code: "parameter_invalid", param: "after"),
         BadRequest(name: "events after=-1", method: .get, path: "/v1/links/{link}/events?after=-1",
+            status: .badRequest, code: "parameter_invalid", param: "after"),
+        BadRequest(name: "events after=+1", method: .get, path: "/v1/links/{link}/events?after=%2B1",
+            status: .badRequest, code: "parameter_invalid", param: "after"),
+        BadRequest(name: "events after=01", method: .get, path: "/v1/links/{link}/events?after=01",
             status: .badRequest, code: "parameter_invalid", param: "after"),
         BadRequest(name: "events unknown parameter", method: .get, path: "/v1/links/{link}/events?since=1",
             status: .badRequest, code: "parameter_unknown", param: "since"),
@@ -753,6 +810,13 @@ extension BadInputTests {
 
         static func create(_ name: String, _ body: String, _ status: HTTPResponse.Status, _ code: String, _ param: String? = nil) -> BadRequest {
             BadRequest(name: name, body: body, status: status, code: code, param: param)
+        }
+
+        /// The valid create body, with extra headers.
+        static func withHeaders(_ name: String, _ headers: [String: String], status: HTTPResponse.Status, code: String) -> BadRequest {
+            var request = BadRequest(name: name, body: BadInputTests.valid, status: status, code: code)
+            request.headers = headers
+            return request
         }
 
         /// Sends the request, checks the refusal, and checks nothing a supervisor can see has changed.

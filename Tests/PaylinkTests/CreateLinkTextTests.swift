@@ -25,4 +25,24 @@ struct CreateLinkTextTests {
         }
         #expect(fast > samples.count, "the fast path judged most samples itself")
     }
+
+    @Test func lengthsAreCodePointsAndBlankMeansNothingVisible() {
+        typealias P = CreateLinkRequest.TextProblem
+        let cases: [(String, Int, P)] = [
+            ("a" + String(repeating: "\u{0301}", count: 2000), 64, .tooLong),  // one Character, 2,001 code points
+            (String(repeating: "é", count: 64), 64, .none),
+            (String(repeating: "e\u{0301}", count: 32), 64, .none),
+            (String(repeating: "e\u{0301}", count: 33), 64, .tooLong),
+            (String(repeating: "🇬🇧", count: 32), 64, .none),
+            (String(repeating: "🇬", count: 65), 64, .tooLong),
+            ("\u{200B}", 64, .empty), ("\u{FEFF}\u{00AD}", 64, .empty), ("\u{0301}", 64, .empty), (" \u{3000}\u{00A0}", 64, .empty),
+            ("order\u{202E}1", 64, .control), ("a\u{2066}b\u{2069}", 64, .control), ("a\u{2029}b", 64, .control),
+            ("a\u{0085}b", 64, .control),
+            ("👨‍👩‍👧‍👦", 64, .none),  // zero-width joiners inside an emoji are fine
+            ("注文-1", 64, .none),
+        ]
+        for (value, max, expected) in cases {
+            #expect(CreateLinkRequest.problem(value, max: max) == expected, "\(value.unicodeScalars.map { String($0.value, radix: 16) })")
+        }
+    }
 }

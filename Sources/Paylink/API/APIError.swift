@@ -104,7 +104,12 @@ extension APIError {
     static let bodyTooLarge = APIError(
         status: .contentTooLarge, code: "body_too_large", message: "The request body is larger than this endpoint accepts.")
     static let unsupportedMediaType = APIError(
-        status: .unsupportedMediaType, code: "unsupported_media_type", message: "Send the request body as application/json.")
+        status: .unsupportedMediaType, code: "unsupported_media_type", message: "Send the request body as application/json, in UTF-8.")
+    static let bodyIncomplete = APIError(
+        status: .badRequest, code: "body_incomplete", message: "The request body ended before it was complete.")
+    static let contentEncodingUnsupported = APIError(
+        status: .unsupportedMediaType, code: "unsupported_media_type",
+        message: "Content-Encoding is not supported: send the request body uncompressed.")
 
     // MARK: Authentication and access
     static var apiKeyMissing: APIError {

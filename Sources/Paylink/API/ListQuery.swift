@@ -20,9 +20,19 @@ struct ListQuery {
     /// `limit`: 1–100, default 20 (SPEC §2).
     func limit(default defaultLimit: Int = 20) throws(APIError) -> Int {
         guard let text = value("limit") else { return defaultLimit }
-        guard let limit = Int(text), (1...100).contains(limit) else {
+        guard let limit = Self.plainInteger(text), (1...100).contains(limit) else {
             throw APIError.invalid("limit", code: "parameter_invalid_integer", "limit must be an integer from 1 to 100.")
         }
         return limit
+    }
+
+    /// A non-negative integer written the plain way: ASCII digits only, no sign, no leading
+    /// zero, so `+5`, `05` and ` 5` are refused rather than read as 5.
+    static func plainInteger<Result: FixedWidthInteger>(_ text: String, as: Result.Type = Int.self) -> Result? {
+        let digits = text.utf8
+        guard let first = digits.first, digits.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+            first != UInt8(ascii: "0") || digits.count == 1
+        else { return nil }
+        return Result(text)
     }
 }

@@ -7,14 +7,34 @@ import NIOCore
 enum RequestBody {
     /// The raw bytes (for idempotency hashing) and the parsed top-level object. An absent body
     /// is an empty object, for endpoints like cancel that take no parameters.
+    ///
+    /// Refused before the body is read: any query parameter (no endpoint with a JSON body takes
+    /// one, and `?expires_in=…` must not quietly become the default), and a `Content-Encoding`
+    /// other than `identity` (we do not inflate bodies, and must not parse compressed bytes as
+    /// JSON). A body must be `application/json`, in UTF-8 if a charset is named.
     static func jsonObject(_ request: Request, context: PaylinkRequestContext, allowEmpty: Bool = false) async throws
         -> (bytes: Data, object: [String: JSONValue])
     {
+        _ = try ListQuery(request.uri.queryParameters, allowed: [])
+        if let encoding = request.headers[.contentEncoding], encoding.trimmingCharacters(in: .whitespaces).lowercased() != "identity" {
+            throw APIError.contentEncodingUnsupported
+        }
         let bytes = try await self.bytes(request, limit: context.maxUploadSize)
         if bytes.isEmpty && allowEmpty { return (bytes, [:]) }
-        guard let contentType = request.headers[.contentType], mediaType(contentType) == "application/json"
-        else { throw APIError.unsupportedMediaType }
+        guard let contentType = request.headers[.contentType], isJSON(contentType) else { throw APIError.unsupportedMediaType }
         return (bytes, try JSONParser.parseObject(bytes))
+    }
+
+    /// `application/json`, with no charset or a UTF-8 one (RFC 8259 §8.1: JSON is UTF-8).
+    static func isJSON(_ contentType: String) -> Bool {
+        guard mediaType(contentType) == "application/json" else { return false }
+        for parameter in contentType.split(separator: ";").dropFirst() {
+            let pair = parameter.split(separator: "=", maxSplits: 1)
+            guard pair.count == 2, pair[0].trimmingCharacters(in: .whitespaces).lowercased() == "charset" else { continue }
+            let charset = pair[1].trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\"")).lowercased()
+            guard charset == "utf-8" || charset == "utf8" else { return false }
+        }
+        return true
     }
 
     /// The raw body, refused with 413 once it exceeds `limit` (by its Content-Length up front,
@@ -28,6 +48,11 @@ enum RequestBody {
             return Data(buffer: try await request.collectBody(upTo: limit))
         } catch is NIOTooManyBytesError {
             throw APIError.bodyTooLarge
+        } catch {
+            // The body stopped arriving: the client closed the connection (a TLS close without
+            // close_notify, or the stream ended before Content-Length). That is the client's
+            // doing, not a server failure: a 400, and not an error in the logs or the 5xx count.
+            throw APIError.bodyIncomplete
         }
     }
 

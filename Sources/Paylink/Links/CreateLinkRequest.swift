@@ -104,11 +104,38 @@ struct CreateLinkRequest: Sendable, Equatable {
 
     /// What is wrong with a text parameter, checked in this order: blank, longer than `max`
     /// characters, containing a control character.
+    ///
+    /// Lengths are Unicode code points, as JSON Schema's `maxLength` counts them, not grapheme
+    /// clusters: a reference of one letter and 2,000 combining accents is one `Character` and
+    /// 2,001 code points, and must not slip past a 64-character limit. Blank means nothing
+    /// visible: no letter, digit, punctuation or symbol (so zero-width spaces, soft hyphens or a
+    /// lone combining mark are blank too). Control characters include line and paragraph
+    /// separators and the bidirectional embeddings, overrides and isolates, which would let a
+    /// reference read differently on an agent's screen from what it is.
     static func problem(_ value: String, max: Int) -> TextProblem {
-        if value.trimmingCharacters(in: .whitespaces).isEmpty { return .empty }
-        if value.count > max { return .tooLong }
-        if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) { return .control }
+        if !value.unicodeScalars.contains(where: isVisible) { return .empty }
+        if value.unicodeScalars.count > max { return .tooLong }
+        if value.unicodeScalars.contains(where: isControl) { return .control }
         return .none
+    }
+
+    private static func isVisible(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
+            .decimalNumber, .letterNumber, .otherNumber,
+            .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation, .initialPunctuation,
+            .finalPunctuation, .otherPunctuation,
+            .mathSymbol, .currencySymbol, .modifierSymbol, .otherSymbol:
+            true
+        default: false
+        }
+    }
+
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .control, .lineSeparator, .paragraphSeparator: return true
+        default: return (0x202A...0x202E).contains(scalar.value) || (0x2066...0x2069).contains(scalar.value)
+        }
     }
 
     /// The checks of `problem` in one pass over the bytes, for printable ASCII text (nil for
@@ -133,13 +160,15 @@ struct CreateLinkRequest: Sendable, Equatable {
         var result: [String: String] = [:]
         for key in object.object.keys.sorted() {
             let param = object.param(key)
-            guard !key.isEmpty, key.count <= metadataKeyMaxLength else {
-                throw APIError.invalid(param, code: "metadata_invalid", "metadata keys must be 1 to \(metadataKeyMaxLength) characters.")
+            guard (asciiProblem(key, max: metadataKeyMaxLength) ?? problem(key, max: metadataKeyMaxLength)) == TextProblem.none else {
+                throw APIError.invalid(
+                    param, code: "metadata_invalid",
+                    "metadata keys must be 1 to \(metadataKeyMaxLength) characters, not blank, without control characters.")
             }
             guard let value = try object.string(key) else {
                 throw APIError.invalid(param, code: "metadata_invalid", "metadata values must be strings.")
             }
-            guard value.count <= metadataValueMaxLength else {
+            guard value.unicodeScalars.count <= metadataValueMaxLength else {
                 throw APIError.invalid(param, code: "metadata_invalid", "metadata values must be at most \(metadataValueMaxLength) characters.")
             }
             result[key] = value
@@ -154,14 +183,14 @@ struct CreateLinkRequest: Sendable, Equatable {
             && digits.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
     }
 
-    /// Deliberately loose (RFC 5321 lengths, one @, a dotted domain, no spaces): the mail server is the real judge.
+    /// Deliberately loose (RFC 5321 lengths in bytes: 254 in all, 64 before the @, 63 per label; one @, a dotted domain, no spaces): the mail server is the real judge.
     static func isPlausibleEmail(_ email: String) -> Bool {
         guard email.utf8.count <= 254,
             !email.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control })
         else { return false }
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, (1...64).contains(parts[0].count) else { return false }
+        guard parts.count == 2, (1...64).contains(parts[0].utf8.count) else { return false }
         let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
-        return labels.count >= 2 && labels.allSatisfy { !$0.isEmpty && $0.count <= 63 && !$0.hasPrefix("-") && !$0.hasSuffix("-") }
+        return labels.count >= 2 && labels.allSatisfy { !$0.isEmpty && $0.utf8.count <= 63 && !$0.hasPrefix("-") && !$0.hasSuffix("-") }
     }
 }
