@@ -56,6 +56,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest request body in bytes (PAYLINK_MAX_BODY_BYTES; default 65536).") var maxBodyBytes: Int?
     @Option(help: "SSE heartbeat seconds (PAYLINK_HEARTBEAT_SECONDS; default 15).") var heartbeatSeconds: Double?
     @Option(help: "Expiry sweep seconds (PAYLINK_EXPIRY_SWEEP_SECONDS; default 1).") var expirySweepSeconds: Double?
+    @Option(help: "Close connections idle this long (PAYLINK_IDLE_TIMEOUT_SECONDS; default 60).") var idleTimeoutSeconds: Double?
     @Option(help: "Log level (PAYLINK_LOG_LEVEL; default info).") var logLevel: String?
     @Option(help: "PSP API base instead of the embedded sandbox (PAYLINK_PSP_URL).") var pspUrl: String?
     @Option(help: "Opened, then quiet this long: link.stalled (PAYLINK_STALL_SECONDS; default 120).") var stallSeconds: Double?
@@ -77,6 +78,7 @@ struct Serve: AsyncParsableCommand {
         flags["maxBodyBytes"] = maxBodyBytes.map(String.init)
         flags["heartbeatSeconds"] = heartbeatSeconds.map { String($0) }
         flags["expirySweepSeconds"] = expirySweepSeconds.map { String($0) }
+        flags["idleTimeoutSeconds"] = idleTimeoutSeconds.map { String($0) }
         flags["logLevel"] = logLevel
         let configuration = try await common.load(flags)
         bootstrapJSONLogging(level: configuration.logLevel)

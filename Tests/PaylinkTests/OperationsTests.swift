@@ -1,6 +1,8 @@
 import AsyncHTTPClient
 import Foundation
 import HummingbirdTesting
+import NIOCore
+import NIOPosix
 import NIOSSL
 import Testing
 
@@ -66,6 +68,86 @@ struct OperationsTests {
         #expect(try await full.writerSynchronous() == 2, "the default must be FULL on the writing connection")
         let normal = try SQLiteStore(path: directory.appendingPathComponent("normal.sqlite").path, synchronous: .normal)
         #expect(try await normal.writerSynchronous() == 1)
+    }
+
+    /// Slow or silent clients must not hold connections (and file descriptors) forever.
+    @Test func connectionsThatStopSendingAreClosedButStreamsAreNot() async throws {
+        let paylink = try await TestPaylink.make { $0.idleTimeout = .milliseconds(400) }
+        defer { paylink.cleanUp() }
+        try await paylink.test(.live) { client in
+            let port = try #require(client.port)
+            let stalled = [
+                "",  // connected, said nothing
+                "GET /v1/links HTTP/1.1\r\nHost: x\r\nAuthorization: Bear",  // headers that never finish
+                "POST /v1/links HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"amount\"",  // body that stops
+                "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",  // answered, then an idle keep-alive
+            ]
+            var connections: [any Channel] = []
+            for text in stalled {
+                let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get()
+                if !text.isEmpty { try await channel.writeAndFlush(ByteBuffer(string: text)).get() }
+                connections.append(channel)
+            }
+            // An event stream sends nothing after its request and must outlive many timeouts.
+            let stream = SSEClient(url: "http://127.0.0.1:\(port)/v1/events/stream", key: paylink.admin, client: HTTPClient.shared)
+            #expect(await Self.eventually { connections.allSatisfy { !$0.isActive } }, "the server closed every stalled connection")
+            try await Task.sleep(for: .seconds(1))
+            #expect(stream.status == 200 && !stream.isFinished, "a stream being answered is not idle")
+            // (The test client's own kept-alive connection was idle too, so ask on a new one.)
+            #expect(try await HTTPClient.shared.get(url: "http://127.0.0.1:\(port)/healthz").get().status == .ok)
+            stream.disconnect()
+        }
+    }
+
+    /// A client that hangs up halfway through its body is the client's doing: counted as a 400,
+    /// never as a 500 a client could use to inflate the error rate.
+    @Test func aClientHangingUpMidBodyIsNotA500() async throws {
+        let paylink = try await TestPaylink.make()
+        defer { paylink.cleanUp() }
+        try await paylink.test(.live) { client in
+            let port = try #require(client.port)
+            for _ in 0..<3 {
+                let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get()
+                let head = "POST /v1/links HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(paylink.agent)\r\n"
+                    + "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"amount\": 1999"
+                try await channel.writeAndFlush(ByteBuffer(string: head)).get()
+                try await channel.close()
+            }
+            let metricsURL = "http://127.0.0.1:\(port)/metrics"
+            func requestLines() async throws -> [Substring] {
+                let body = try await HTTPClient.shared.get(url: metricsURL).get().body.map { String(buffer: $0) } ?? ""
+                return body.split(separator: "\n").filter { $0.hasPrefix("paylink_http_requests_total{") && $0.contains("\"/v1/links\"") }
+            }
+            var counted = false
+            for _ in 0..<100 where !counted {
+                counted = try await requestLines().contains { $0.contains(#"status="400""#) && $0.hasSuffix(" 3") }
+                if !counted { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            let lines = try await requestLines()
+            #expect(counted, "three 400s: \(lines)")
+            #expect(lines.allSatisfy { !$0.contains(#"status="5"#) })
+            #expect(try await client.send(.get, "/v1/links", key: paylink.agent).jsonObject()["data"] as? [Any] != nil)
+        }
+    }
+
+    @Test func aTLSHandshakeNeverBegunIsClosed() async throws {
+        let paylink = try await TestPaylink.make(tls: true) { $0.idleTimeout = .milliseconds(400) }
+        defer { paylink.cleanUp() }
+        try await paylink.test(.ahc(.https)) { client in
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: try #require(client.port)).get()
+            #expect(await Self.eventually { !channel.isActive }, "the server closed a connection that never sent a ClientHello")
+        }
+    }
+
+    /// Polls `condition` every 50 ms for at most `limit`.
+    static func eventually(within limit: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return condition()
     }
 
     @Test func disabledAgentIsLockedOutAtOnce() async throws {

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
 import Logging
+import NIOCore
 import NIOSSL
 import SandboxPSP
 import ServiceLifecycle
@@ -120,10 +121,11 @@ public func buildApplication(
     let runtime = try PaylinkRuntime.make(configuration, clock: clock, logger: logger)
 
     let server: HTTPServerBuilder
+    let http1 = HTTP1Channel.Configuration(idleTimeout: TimeAmount(configuration.idleTimeout))
     var certificate: (chain: String, key: String, developmentCA: String?)?
     if configuration.tlsDisabled {
         logger.warning("TLS is disabled (--no-tls): serve only behind a TLS-terminating proxy")
-        server = .http1()
+        server = .http1(configuration: http1)
     } else {
         if let chain = configuration.tlsCertificatePath, let privateKey = configuration.tlsKeyPath {
             certificate = (chain, privateKey, nil)
@@ -132,7 +134,7 @@ public func buildApplication(
             certificate = (paths.certificateChain, paths.privateKey, paths.caCertificate)
         }
         server = try .tls(
-            .http1(), tlsConfiguration: TLSSetup.serverConfiguration(certificateChain: certificate!.chain, privateKey: certificate!.key))
+            .http1(configuration: http1), tlsConfiguration: TLSSetup.serverConfiguration(certificateChain: certificate!.chain, privateKey: certificate!.key))
     }
 
     // The PSP: the embedded sandbox on its own listener unless `--psp-port 0` or `--psp-url`.

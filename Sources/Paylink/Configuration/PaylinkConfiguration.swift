@@ -33,6 +33,10 @@ public struct PaylinkConfiguration: Sendable {
     public var maxBodyBytes: Int = 64 * 1024
     public var heartbeatInterval: Duration = .seconds(15)
     public var expirySweepInterval: Duration = .seconds(1)
+    /// A connection that sends nothing for this long is closed: an idle keep-alive, a request
+    /// whose headers or body stop arriving, a TLS handshake never begun. A request being
+    /// answered (an event stream) is not idle.
+    public var idleTimeout: Duration = .seconds(60)
     public var logLevel: Logger.Level = .info
     public var stripeWebhookSecrets: [String] = []
     public var adyenHMACKey: String?
@@ -77,6 +81,7 @@ public struct PaylinkConfiguration: Sendable {
         ("maxBodyBytes", "largest request body accepted (default 65536)"),
         ("heartbeatSeconds", "SSE heartbeat interval (default 15)"),
         ("expirySweepSeconds", "how often expired links are looked for (default 1)"),
+        ("idleTimeoutSeconds", "close a connection that sends nothing for this long, unless it is being answered (default 60)"),
         ("logLevel", "trace, debug, info, notice, warning, error, critical (default info)"),
         ("stripeWebhookSecret", "one or more whsec_… secrets, comma-separated during rotation; secret"),
         ("adyenHmacKey", "hex HMAC key for Adyen notifications; secret"),
@@ -130,7 +135,10 @@ public struct PaylinkConfiguration: Sendable {
         }
         func seconds(_ key: String) throws -> Duration? {
             guard let text = string(key) else { return nil }
-            guard let value = Double(text), value > 0 else { throw ConfigurationError.invalid("\(key) must be a positive number of seconds") }
+            // Finite and at most a year: `inf`, `nan` or 1e300 would overflow the conversion below.
+            guard let value = Double(text), value.isFinite, value > 0, value <= 366 * 86_400 else {
+                throw ConfigurationError.invalid("\(key) must be a positive number of seconds, at most a year")
+            }
             return .milliseconds(Int64(value * 1000))
         }
 
@@ -180,6 +188,7 @@ public struct PaylinkConfiguration: Sendable {
         if let value = try seconds("heartbeatSeconds") { heartbeatInterval = value }
         if let value = try seconds("databaseTimeoutSeconds") { databaseTimeout = value }
         if let value = try seconds("expirySweepSeconds") { expirySweepInterval = value }
+        if let value = try seconds("idleTimeoutSeconds") { idleTimeout = value }
         if let value = string("logLevel") {
             guard let level = Logger.Level(rawValue: value.lowercased()) else {
                 throw ConfigurationError.invalid("logLevel must be one of trace, debug, info, notice, warning, error, critical")
