@@ -140,6 +140,25 @@ struct OperationsTests {
         }
     }
 
+    /// RFC 9110 §9.1: HEAD wherever GET is, with GET's headers and no body.
+    @Test func headIsAnsweredWhereverGetIs() async throws {
+        let paylink = try await TestPaylink.make()
+        defer { paylink.cleanUp() }
+        try await paylink.test(.live) { client in
+            let id = try await client.createLink(key: paylink.agent)["id"] as! String
+            for path in ["/healthz", "/v1/openapi.json", "/v1/links/\(id)", "/v1/links", "/v1/links/\(id)/events"] {
+                let get = try await client.send(.get, path, key: paylink.agent)
+                let head = try await client.send(.head, path, key: paylink.agent)
+                #expect(head.status == .ok, "\(path)")
+                #expect(head.body.readableBytes == 0, "\(path)")
+                #expect(head.headers[.contentLength] == String(get.body.readableBytes), "\(path)")
+                #expect(head.headers[.contentType] == get.headers[.contentType], "\(path)")
+            }
+            #expect(try await client.send(.head, "/v1/links/\(id)", key: nil).status == .unauthorized)
+            #expect(try await client.send(.head, "/v1/links/\(id)", key: paylink.otherAgent).status == .notFound)
+        }
+    }
+
     /// Polls `condition` every 50 ms for at most `limit`.
     static func eventually(within limit: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + limit

@@ -180,7 +180,8 @@ func buildRouter(_ runtime: PaylinkRuntime, payments: PaymentService? = nil) thr
     let payments = payments ?? runtime.paymentService(psp: nil, logger: Logger(label: "paylink"))
     let configuration = runtime.configuration
     let links = runtime.linkService
-    let router = Router(context: PaylinkRequestContext.self)
+    // HEAD wherever GET is (RFC 9110 §9.1), answered by the GET handler without the body.
+    let router = Router(context: PaylinkRequestContext.self, options: .autoGenerateHeadEndpoints)
     if !configuration.tlsDisabled { router.add(middleware: StrictTransportSecurityMiddleware()) }
     router.add(middleware: RequestMetricsMiddleware(metrics: runtime.metrics))
     router.add(middleware: APIErrorMiddleware())
