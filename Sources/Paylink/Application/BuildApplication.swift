@@ -147,6 +147,8 @@ public func buildApplication(
                 configuration: runtime.sandboxConfiguration(
                     certificate: certificate.map { ($0.chain, $0.key) }, trustRoots: certificate?.developmentCA, webhookBase: ownAddress),
                 logger: Logger(label: "sandbox-psp")))
+    } else if configuration.pspURL == nil {
+        logger.warning("no PSP: the sandbox is off (--psp-port 0) and no --psp-url is set; payments will answer 503 psp_unavailable")
     }
     let pspClient = PSPClient(
         baseURL: psp.url, secretKey: psp.secretKey, trustRoots: configuration.pspCAFile ?? certificate?.developmentCA, logger: logger)
