@@ -136,8 +136,8 @@ public struct PaylinkConfiguration: Sendable {
         func seconds(_ key: String) throws -> Duration? {
             guard let text = string(key) else { return nil }
             // Finite and at most a year: `inf`, `nan` or 1e300 would overflow the conversion below.
-            guard let value = Double(text), value.isFinite, value > 0, value <= 366 * 86_400 else {
-                throw ConfigurationError.invalid("\(key) must be a positive number of seconds, at most a year")
+            guard let value = Double(text), value.isFinite, value >= 0.001, value <= 366 * 86_400 else {
+                throw ConfigurationError.invalid("\(key) must be a number of seconds from 0.001 to a year, got '\(text)'")
             }
             return .milliseconds(Int64(value * 1000))
         }
@@ -154,8 +154,12 @@ public struct PaylinkConfiguration: Sendable {
         }
         publicURL = string("publicUrl")
         if let publicURL {
-            guard let url = URL(string: publicURL), ["https", "http"].contains(url.scheme ?? ""), url.host != nil else {
-                throw ConfigurationError.invalid("publicUrl must be an absolute http(s) URL")
+            // Links are `publicUrl + "/p/TOKEN"`: a query or fragment would swallow the path, and
+            // credentials would be handed to every customer.
+            guard let url = URL(string: publicURL), ["https", "http"].contains(url.scheme ?? ""), url.host != nil,
+                url.query == nil, url.fragment == nil, url.user == nil, url.password == nil
+            else {
+                throw ConfigurationError.invalid("publicUrl must be an absolute http(s) URL without query, fragment or credentials")
             }
         }
         databaseURL = string("databaseUrl", secret: true)
@@ -247,6 +251,7 @@ public struct PaylinkConfiguration: Sendable {
             }),
         ]
         if let file = flags["config"] ?? environment["PAYLINK_CONFIG"] {
+            try checkFile(file)
             // The file's keys are unprefixed (`{"port": 9443}`); lookups are `paylink.port`.
             providers.append(
                 try await FileProvider<JSONSnapshot>(filePath: FilePath(file)).mapKeys { key in
@@ -255,6 +260,36 @@ public struct PaylinkConfiguration: Sendable {
                 })
         }
         return try PaylinkConfiguration(reader: ConfigReader(providers: providers))
+    }
+
+    /// Settings that take true or false; in the JSON file only these may hold a boolean.
+    static let flagSettings: Set<String> = ["noTls", "trustForwardedFor"]
+
+    /// A configuration file must say only what we can read: a flat JSON object of known settings, each a string, a number, or (for flags) a boolean. The
+    /// file provider would otherwise turn `true` into 1, skip arrays, objects and nulls, and
+    /// ignore misspelt keys, so `{"Port": 9443}` would quietly listen on 8443.
+    static func checkFile(_ path: String) throws {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw ConfigurationError.invalid("cannot read the configuration file \(path): \(error.localizedDescription)")
+        }
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw ConfigurationError.invalid("the configuration file \(path) is not a JSON object")
+        }
+        let known = Set(settings.map(\.key))
+        for (key, value) in object.sorted(by: { $0.key < $1.key }) {
+            guard known.contains(key) else {
+                throw ConfigurationError.invalid("unknown setting '\(key)' in \(path); `paylink serve --help` lists them")
+            }
+            let isBoolean = (value as? NSNumber).map { String(describing: type(of: $0)).contains("Boolean") } ?? false
+            switch value {
+            case is String: continue
+            case is NSNumber where isBoolean:
+                guard flagSettings.contains(key) else { throw ConfigurationError.invalid("\(key) in \(path) must not be a boolean") }
+            case is NSNumber: continue
+            default: throw ConfigurationError.invalid("\(key) in \(path) must be a string or a number")
+            }
+        }
     }
 
     /// The origin links point at.

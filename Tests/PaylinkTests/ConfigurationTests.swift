@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+
+@testable import Paylink
+
+/// `paylink serve` settings: flags, then `PAYLINK_*`, then the JSON file; a value that cannot be
+/// right stops start-up with a message naming the setting, never a crash or a silent default.
+@Suite("Configuration")
+struct ConfigurationTests {
+    @Test func flagsWinOverTheEnvironmentWhichWinsOverTheFile() async throws {
+        try await withFile(#"{"port": 9001, "host": "127.0.0.2", "maxAmount": 500, "noTls": true}"#) { file in
+            let configuration = try await PaylinkConfiguration.load(
+                flags: ["config": file, "port": "9003"], environment: ["PAYLINK_PORT": "9002", "PAYLINK_HOST": "127.0.0.3"])
+            #expect(configuration.port == 9003)
+            #expect(configuration.host == "127.0.0.3")
+            #expect(configuration.maxAmount == 500)
+            #expect(configuration.tlsDisabled)
+        }
+    }
+
+    static let refusedFiles: [(String, String)] = [
+        (#"{"Port": 9443}"#, "unknown setting 'Port'"),
+        (#"{"paylink": {"port": 9443}}"#, "unknown setting 'paylink'"),
+        (#"{"bogusKey": 1}"#, "unknown setting 'bogusKey'"),
+        (#"{"port": true}"#, "port"),
+        (#"{"port": [9443]}"#, "port"),
+        (#"{"port": {"value": 9443}}"#, "port"),
+        (#"{"port": null}"#, "port"),
+        (#"{"logLevel": ["info"]}"#, "logLevel"),
+        (#"[{"port": 9443}]"#, "not a JSON object"),
+        ("port = 9443", "not a JSON object"),
+    ]
+
+    @Test(arguments: refusedFiles) func filesThatCannotBeRightAreRefused(_ text: String, _ message: String) async throws {
+        try await withFile(text) { file in
+            let error = await #expect(throws: ConfigurationError.self) {
+                _ = try await PaylinkConfiguration.load(flags: ["config": file], environment: [:])
+            }
+            #expect(error?.description.contains(message) == true, "\(error?.description ?? "no error")")
+        }
+    }
+
+    static let refusedValues: [(String, String)] = [
+        ("heartbeatSeconds", "1e20"), ("heartbeatSeconds", "inf"), ("heartbeatSeconds", "nan"), ("heartbeatSeconds", "0"),
+        ("heartbeatSeconds", "0.000001"), ("expirySweepSeconds", "1e18"), ("stallSeconds", "-5"), ("idleTimeoutSeconds", "5s"),
+        ("databaseTimeoutSeconds", "1e300"), ("fraudVelocityWindowSeconds", "31700000"), ("paymentReconcileSeconds", "Infinity"),
+        ("publicUrl", "https://pay.example.com/?q=1"), ("publicUrl", "https://pay.example.com/#top"),
+        ("publicUrl", "https://user:secret@pay.example.com"), ("publicUrl", "ftp://pay.example.com"),
+        ("port", "70000"), ("noTls", "maybe"),
+    ]
+
+    @Test(arguments: refusedValues) func valuesThatCannotBeRightNameTheirSetting(_ key: String, _ value: String) async throws {
+        let variable = "PAYLINK_" + key.replacing(/([a-z])([A-Z])/) { "\($0.output.1)_\($0.output.2)" }.uppercased()
+        let error = await #expect(throws: ConfigurationError.self) {
+            _ = try await PaylinkConfiguration.load(flags: [:], environment: [variable: value])
+        }
+        #expect(error?.description.contains(key) == true, "\(error?.description ?? "no error")")
+    }
+
+    @Test func sensibleValuesAreAccepted() async throws {
+        let configuration = try await PaylinkConfiguration.load(
+            flags: [:],
+            environment: [
+                "PAYLINK_HEARTBEAT_SECONDS": "0.5", "PAYLINK_IDLE_TIMEOUT_SECONDS": "90", "PAYLINK_PUBLIC_URL": "https://pay.example.com/base/",
+            ])
+        #expect(configuration.heartbeatInterval == .milliseconds(500))
+        #expect(configuration.idleTimeout == .seconds(90))
+        #expect(configuration.resolvedPublicURL == "https://pay.example.com/base")
+    }
+
+    private func withFile(_ text: String, _ body: (String) async throws -> Void) async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("paylink-config-\(UUID().uuidString).json").path
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await body(path)
+    }
+}
