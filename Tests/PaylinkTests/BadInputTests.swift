@@ -545,21 +545,24 @@ struct BadInputTests {
     @Test(arguments: queries) func badQueryParameters(_ request: BadRequest) async throws { try await Self.refuse(request) }
 
     /// A valid stream request never ends, so only invalid ones are sent (each under a timeout).
-    static let streamCursors: [BadRequest] = ["/v1/links/{link}/events/stream", "/v1/events/stream"].flatMap { path in
-        ["abc", "-1", "1.5", "99999999999999999999", "0x10"].map { id in
+    static let streamCursors: [BadRequest] = ["/v1/links/{link}/events/stream", "/v1/events/stream"].flatMap(badCursors)
+
+    static func badCursors(_ path: String) -> [BadRequest] {
+        // "1000000" is past the newest event: no client can have been sent that id.
+        let headers: [BadRequest] = ["abc", "-1", "1.5", "99999999999999999999", "0x10", "+1", "01", "1000000"].map { id in
             var request = BadRequest(
                 name: "\(path) Last-Event-ID \(id)", method: .get, path: path, status: .badRequest, code: "parameter_invalid",
                 param: "Last-Event-ID")
             request.headers = ["Last-Event-ID": id]
             return request
-        } + [
-            BadRequest(name: "\(path)?after=abc", method: .get, path: path + "?after=abc", status: .badRequest, code: "parameter_invalid",
-                param: "after"),
-            BadRequest(name: "\(path)?after=-5", method: .get, path: path + "?after=-5", status: .badRequest, code: "parameter_invalid",
-                param: "after"),
-            BadRequest(name: "\(path)?from=1", method: .get, path: path + "?from=1", status: .badRequest, code: "parameter_unknown",
-                param: "from"),
-        ]
+        }
+        let queries: [BadRequest] = [("after=abc", "after"), ("after=-5", "after"), ("after=1000000", "after")].map { query, param in
+            BadRequest(name: "\(path)?\(query)", method: .get, path: path + "?" + query, status: .badRequest, code: "parameter_invalid",
+                param: param)
+        }
+        let unknown = BadRequest(name: "\(path)?from=1", method: .get, path: path + "?from=1", status: .badRequest,
+            code: "parameter_unknown", param: "from")
+        return headers + queries + [unknown]
     }
 
     @Test(arguments: streamCursors) func badStreamCursors(_ request: BadRequest) async throws { try await Self.refuse(request) }

@@ -378,6 +378,7 @@ struct OpenAPIConformanceTests {
         #expect(blocked["payment"]?["status"]?.stringValue == "blocked")
         try await exchange("POST", b.page + "/pay", json: try await paying("4000 0000 0000 9995", b.customer), expect: 200)
         #expect(try await exchange("GET", b.page + "/status", expect: 200)["locked"] == .bool(true))
+        try await exchange("GET", b.page, expect: 409)  // the "ask for a new link" page
         try await exchange("POST", b.page + "/pay", json: try await paying("4242 4242 4242 4242", b.customer), expect: 409, code: "link_locked")
         try await exchange("POST", b.page + "/progress", json: #"{"type": "payment.card_entry_started"}"#, expect: 409, code: "link_locked")
         try await exchange("POST", b.page + "/progress", json: #"{"type": "link.customer_needs_help"}"#, expect: 200)

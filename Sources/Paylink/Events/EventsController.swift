@@ -27,7 +27,10 @@ struct EventsController: Sendable {
     /// `GET /v1/links/{id}/events/stream`: SSE ids are the link's `seq`.
     @Sendable func linkStream(_ request: Request, context: PaylinkRequestContext) async throws -> Response {
         let link = try await visibleLink(context)
-        let start = try Self.resumeCursor(request)
+        let (start, param) = try Self.resumeCursor(request)
+        // A client can only hold a seq the link has reached; a later one (another link's, a
+        // typo) would wait in silence until this link caught up.
+        guard start <= Int64(link.lastSeq) else { throw Self.beyondNewest(param, newest: Int64(link.lastSeq)) }
         let store = self.store
         return stream.response(after: start, authorized: Self.authorization(context, store: store)) { after, limit in
             try await store.events(link: link.id, afterSeq: Int(after), limit: limit).map { (Int64($0.seq), $0) }
@@ -37,7 +40,11 @@ struct EventsController: Sendable {
     /// `GET /v1/events/stream`: every event the caller may see; SSE ids are the store-wide cursor.
     @Sendable func allStream(_ request: Request, context: PaylinkRequestContext) async throws -> Response {
         let agent = try context.requireAgent()
-        let start = try Self.resumeCursor(request)
+        let (start, param) = try Self.resumeCursor(request)
+        if start > 0 {
+            let newest = try await store.latestEventCursor()
+            guard start <= newest else { throw Self.beyondNewest(param, newest: newest) }
+        }
         let store = self.store
         return stream.response(after: start, authorized: Self.authorization(context, store: store)) { after, limit in
             try await store.events(afterCursor: after, scope: agent.scope, limit: limit).map { ($0.cursor, $0) }
@@ -56,13 +63,18 @@ struct EventsController: Sendable {
         return link
     }
 
-    /// Where a stream starts: `Last-Event-ID` (a reconnect), else `?after=`, else the beginning.
-    static func resumeCursor(_ request: Request) throws -> Int64 {
+    /// Where a stream starts: `Last-Event-ID` (a reconnect), else `?after=`, else the beginning;
+    /// with the name of the parameter it came from, for errors.
+    static func resumeCursor(_ request: Request) throws -> (cursor: Int64, param: String) {
         let query = try ListQuery(request.uri.queryParameters, allowed: ["after"])
         if let header = request.headers[.lastEventID] {
-            return try cursor(header.trimmingCharacters(in: CharacterSet.whitespaces), param: "Last-Event-ID")
+            return (try cursor(header.trimmingCharacters(in: CharacterSet.whitespaces), param: "Last-Event-ID"), "Last-Event-ID")
         }
-        return try cursor(query.value("after"), param: "after")
+        return (try cursor(query.value("after"), param: "after"), "after")
+    }
+
+    static func beyondNewest(_ param: String, newest: Int64) -> APIError {
+        APIError.invalid(param, "\(param) is after the newest event of this stream (\(newest)); it cannot come from it.")
     }
 
     static func cursor(_ text: String?, param: String) throws(APIError) -> Int64 {

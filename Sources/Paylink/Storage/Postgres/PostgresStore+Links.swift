@@ -154,6 +154,17 @@ extension PostgresStore {
         }
     }
 
+    public func latestEventCursor() async throws -> Int64 {
+        try await read { connection in
+            for try await cursor in try await connection.query("SELECT coalesce(max(cursor), 0)::bigint FROM events", logger: self.logger)
+                .decode(Int64.self)
+            {
+                return cursor
+            }
+            return 0
+        }
+    }
+
     public func events(link: LinkID, afterSeq: Int, limit: Int) async throws -> [Event] {
         try await read { connection in
             try await Self.events(

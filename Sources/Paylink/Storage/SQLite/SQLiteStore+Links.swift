@@ -142,6 +142,10 @@ extension SQLiteStore {
         }
     }
 
+    public func latestEventCursor() async throws -> Int64 {
+        try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT coalesce(max(cursor), 0) FROM events") ?? 0 }
+    }
+
     public func events(link: LinkID, afterSeq: Int, limit: Int) async throws -> [Event] {
         try await pool.read { db in
             try Self.events(db, "SELECT * FROM events WHERE link_id = ? AND seq > ? ORDER BY seq LIMIT ?", [link.rawValue, afterSeq, limit])
