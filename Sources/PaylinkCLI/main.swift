@@ -108,6 +108,10 @@ struct Agents: AsyncParsableCommand {
         @Option(help: "agent, supervisor or admin.") var role: Agent.Role = .agent
         @Flag(help: "Print {\"id\": …, \"api_key\": …} and nothing else.") var json = false
 
+        func validate() throws {
+            if let problem = Agent.nameProblem(name) { throw ValidationError(problem) }
+        }
+
         func run() async throws {
             let runtime = try await PaylinkRuntime.open(try await common.load())
             let (agent, key) = try await runtime.createAgent(name: name, role: role)

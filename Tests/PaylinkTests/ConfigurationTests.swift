@@ -68,6 +68,28 @@ struct ConfigurationTests {
         #expect(configuration.resolvedPublicURL == "https://pay.example.com/base")
     }
 
+    @Test func agentNamesFollowTheTextRules() async throws {
+        for bad in ["", "   ", "\u{200B}", "a\nb", "a\u{202E}b", String(repeating: "n", count: 101)] {
+            #expect(Agent.nameProblem(bad) != nil, "\(bad.debugDescription)")
+        }
+        for good in ["Ada", "Zoë Brontë", String(repeating: "n", count: 100)] { #expect(Agent.nameProblem(good) == nil) }
+        let paylink = try await TestPaylink.make()
+        defer { paylink.cleanUp() }
+        let runtime = try await PaylinkRuntime.open(paylink.configuration, clock: paylink.clock)
+        defer { runtime.close() }
+        await #expect(throws: ConfigurationError.self) { _ = try await runtime.createAgent(name: " ", role: .agent) }
+    }
+
+    @Test func anUnusableDataDirectoryIsNamedWithItsReason() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("paylink-not-a-dir-\(UUID().uuidString)")
+        try Data().write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        var configuration = PaylinkConfiguration()
+        configuration.dataDirectory = file.appendingPathComponent("data").path
+        let error = #expect(throws: ConfigurationError.self) { _ = try PaylinkRuntime.make(configuration) }
+        #expect(error?.description.contains("Not a directory") == true, "\(error?.description ?? "")")
+    }
+
     private func withFile(_ text: String, _ body: (String) async throws -> Void) async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("paylink-config-\(UUID().uuidString).json").path
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))

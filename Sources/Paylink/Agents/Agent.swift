@@ -40,3 +40,18 @@ public enum AgentScope: Sendable, Equatable {
         }
     }
 }
+
+extension Agent {
+    static let nameMaxLength = 100
+
+    /// Why `name` cannot name an agent (it is shown to supervisors and in logs), or nil: the
+    /// text rules of the API's text fields, 1–100 code points.
+    public static func nameProblem(_ name: String) -> String? {
+        switch CreateLinkRequest.asciiProblem(name, max: nameMaxLength) ?? CreateLinkRequest.problem(name, max: nameMaxLength) {
+        case .none: nil
+        case .empty: "an agent's name must not be blank"
+        case .tooLong: "an agent's name must be at most \(nameMaxLength) characters"
+        case .control: "an agent's name must not contain control characters"
+        }
+    }
+}

@@ -31,7 +31,14 @@ public struct PaylinkRuntime: Sendable {
         throws -> PaylinkRuntime
     {
         let directory = URL(fileURLWithPath: configuration.dataDirectory)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            // Foundation on Linux words this "error 512"; the POSIX error underneath says why.
+            let underlying = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? any Error).map { $0 as NSError }
+            let reason = underlying.flatMap { $0.domain == NSPOSIXErrorDomain ? String(cString: strerror(Int32($0.code))) : nil }
+            throw ConfigurationError.invalid("dataDir \(configuration.dataDirectory) cannot be used: \(reason ?? error.localizedDescription)")
+        }
         let dataKey = try configuration.masterKey.map(DataKey.init(base64:)) ?? DataKey.loadOrCreate(in: directory)
         let metrics = PaylinkMetrics()
         let doorbell = EventDoorbell(heartbeatInterval: configuration.heartbeatInterval, onAppend: metrics.recordAppended)
@@ -96,6 +103,7 @@ public struct PaylinkRuntime: Sendable {
 
     /// Creates an agent and its first API key; the key is returned once and only its digest is kept.
     public func createAgent(name: String, role: Agent.Role) async throws -> (Agent, APIKey) {
+        if let problem = Agent.nameProblem(name) { throw ConfigurationError.invalid(problem) }
         let agent = Agent(id: .generate(), name: name, role: role, createdAt: clock.now())
         let key = APIKey.generate()
         try await store.insertAgent(agent, key: key)

@@ -5,8 +5,18 @@ import NIOSSL
 /// cipher defaults (forward-secret AEAD suites only), HTTP/1.1 by ALPN.
 enum TLSSetup {
     static func serverConfiguration(certificateChain: String, privateKey: String) throws -> TLSConfiguration {
-        let chain = try NIOSSLCertificate.fromPEMFile(certificateChain).map { NIOSSLCertificateSource.certificate($0) }
-        let key = try NIOSSLPrivateKey(file: privateKey, format: .pem)
+        let chain: [NIOSSLCertificateSource]
+        let key: NIOSSLPrivateKey
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(certificateChain).map { NIOSSLCertificateSource.certificate($0) }
+        } catch {
+            throw ConfigurationError.invalid("tlsCert: cannot load a PEM certificate chain from \(certificateChain) (\(error))")
+        }
+        do {
+            key = try NIOSSLPrivateKey(file: privateKey, format: .pem)
+        } catch {
+            throw ConfigurationError.invalid("tlsKey: cannot load a PEM private key from \(privateKey) (\(error))")
+        }
         var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = .tlsv12
         configuration.applicationProtocols = ["http/1.1"]
