@@ -72,7 +72,7 @@ struct OperationsTests {
 
     /// Slow or silent clients must not hold connections (and file descriptors) forever.
     @Test func connectionsThatStopSendingAreClosedButStreamsAreNot() async throws {
-        let paylink = try await TestPaylink.make { $0.idleTimeout = .milliseconds(400) }
+        let paylink = try await TestPaylink.make { $0.idleTimeout = .seconds(1) }
         defer { paylink.cleanUp() }
         try await paylink.test(.live) { client in
             let port = try #require(client.port)
@@ -85,13 +85,14 @@ struct OperationsTests {
             var connections: [any Channel] = []
             for text in stalled {
                 let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get()
-                if !text.isEmpty { try await channel.writeAndFlush(ByteBuffer(string: text)).get() }
+                // On a loaded machine the server may already have closed it: that is the outcome checked below.
+                if !text.isEmpty { try? await channel.writeAndFlush(ByteBuffer(string: text)).get() }
                 connections.append(channel)
             }
             // An event stream sends nothing after its request and must outlive many timeouts.
             let stream = SSEClient(url: "http://127.0.0.1:\(port)/v1/events/stream", key: paylink.admin, client: HTTPClient.shared)
             #expect(await Self.eventually { connections.allSatisfy { !$0.isActive } }, "the server closed every stalled connection")
-            try await Task.sleep(for: .seconds(1))
+            try await Task.sleep(for: .seconds(1.5))
             #expect(stream.status == 200 && !stream.isFinished, "a stream being answered is not idle")
             // (The test client's own kept-alive connection was idle too, so ask on a new one.)
             #expect(try await HTTPClient.shared.get(url: "http://127.0.0.1:\(port)/healthz").get().status == .ok)
