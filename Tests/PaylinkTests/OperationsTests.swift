@@ -4,6 +4,7 @@ import HummingbirdTesting
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Synchronization
 import Testing
 
 @testable import Paylink
@@ -160,6 +161,34 @@ struct OperationsTests {
         }
     }
 
+    /// `Expect: 100-continue` gets its interim answer before the body is sent, so clients that
+    /// wait for it (curl for large bodies, and any client that sets the header) do not sit out their timeout.
+    @Test func expectContinueIsAnsweredBeforeTheBody() async throws {
+        let paylink = try await TestPaylink.make()
+        defer { paylink.cleanUp() }
+        try await paylink.test(.live) { client in
+            let received = RawBytes()
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(received) } }
+                .connect(host: "127.0.0.1", port: try #require(client.port)).get()
+            defer { channel.close(promise: nil) }
+            let body = #"{"amount": 1999, "currency": "GBP", "reference": "order-1"}"#
+            let head = "POST /v1/links HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(paylink.agent)\r\n"
+                + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nExpect: 100-continue\r\n\r\n"
+            try await channel.writeAndFlush(ByteBuffer(string: head)).get()
+            #expect(await Self.eventually { received.text.hasPrefix("HTTP/1.1 100 Continue\r\n\r\n") }, "\(received.text)")
+            try await channel.writeAndFlush(ByteBuffer(string: body)).get()
+            #expect(await Self.eventually { received.text.contains("HTTP/1.1 201 Created") }, "\(received.text)")
+            // The same connection goes on: a plain request, then another with Expect.
+            try await channel.writeAndFlush(ByteBuffer(string: "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")).get()
+            #expect(await Self.eventually { received.text.contains(#"{"status":"ok"}"#) })
+            try await channel.writeAndFlush(ByteBuffer(string: head)).get()
+            #expect(await Self.eventually { received.text.components(separatedBy: "100 Continue").count == 3 })
+            try await channel.writeAndFlush(ByteBuffer(string: body)).get()
+            #expect(await Self.eventually { received.text.components(separatedBy: "201 Created").count == 3 })
+        }
+    }
+
     /// Polls `condition` every 50 ms for at most `limit`.
     static func eventually(within limit: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + limit
@@ -216,11 +245,22 @@ struct OperationsTests {
     }
 }
 
-import Synchronization
-
 final class BootstrapRecorder: Sendable {
     private let state = Mutex<([String], [String])>(([], []))
     func record(_ key: String, _ console: String) { state.withLock { $0.0.append(key); $0.1.append(console) } }
     var keys: [String] { state.withLock { $0.0 } }
     var consoles: [String] { state.withLock { $0.1 } }
+}
+
+/// Collects what a raw client connection receives, as text.
+final class RawBytes: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    private let bytes = Mutex<[UInt8]>([])
+
+    var text: String { String(decoding: bytes.withLock { $0 }, as: UTF8.self) }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        bytes.withLock { $0.append(contentsOf: buffer.readableBytesView) }
+    }
 }

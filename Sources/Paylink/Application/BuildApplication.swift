@@ -129,7 +129,8 @@ public func buildApplication(
     let runtime = try PaylinkRuntime.make(configuration, clock: clock, logger: logger)
 
     let server: HTTPServerBuilder
-    let http1 = HTTP1Channel.Configuration(idleTimeout: TimeAmount(configuration.idleTimeout))
+    let http1 = HTTP1Channel.Configuration(
+        additionalChannelHandlers: [ExpectContinueHandler()], idleTimeout: TimeAmount(configuration.idleTimeout))
     var certificate: (chain: String, key: String, developmentCA: String?)?
     if configuration.tlsDisabled {
         logger.warning("TLS is disabled (--no-tls): serve only behind a TLS-terminating proxy")
