@@ -81,6 +81,10 @@ struct EventStreamTests {
             // Resume the global stream from its cursor: only what came after.
             let cursor = try #require(sue.messages.first?.id)
             try await client.send(.post, "/v1/links/\(bobs)/cancel", key: paylink.otherAgent)
+            // Alice cannot resume from Bob's newer event: it is past the newest she may see.
+            let bobsCursor = try #require(sue.messages.last?.id)
+            let beyond = try await client.send(.get, "/v1/events/stream", key: paylink.agent, headers: ["Last-Event-ID": bobsCursor])
+            #expect(beyond.status == .badRequest && beyond.errorParam == "Last-Event-ID")
             let resumed = SSEClient(url: "\(base)/v1/events/stream", key: paylink.supervisor, lastEventID: cursor, client: http)
             #expect(await resumed.wait { $0.messages.map(\.event) == ["link.created", "link.cancelled"] })
             #expect(resumed.messages[0].data.contains(bobs))
@@ -129,6 +133,27 @@ struct EventStreamTests {
             let refused = try await client.send(.get, "/v1/events/stream", key: paylink.agent)
             #expect(refused.status == .unauthorized && refused.errorCode == "agent_disabled")
             supervisor.disconnect()
+        }
+    }
+
+    /// A wake can be lost (the one-deep buffer keeps the newest, and a heartbeat may replace an
+    /// events wake; another process may write without ringing this one's doorbell): heartbeats
+    /// drain too, so an event never waits for the next unrelated one.
+    @Test func eventsWrittenWithoutARingArriveByTheNextHeartbeat() async throws {
+        let paylink = try await TestPaylink.make()
+        defer { paylink.cleanUp() }
+        let http = HTTPClient.shared
+        try await paylink.test(.live) { client in
+            let id = try await client.createLink(key: paylink.agent)["id"] as! String
+            let stream = SSEClient(url: "http://127.0.0.1:\(client.port!)/v1/links/\(id)/events/stream", key: paylink.agent, client: http)
+            #expect(await stream.wait { $0.ids == [1] })
+            // Another process on the same database (as `paylink` CLI commands are): its own doorbell.
+            let other = try await PaylinkRuntime.open(paylink.configuration, clock: paylink.clock)
+            let agent = try #require(try await other.store.agents().first { $0.id == paylink.agentID })
+            _ = try await other.linkService.extend(LinkID(id)!, by: 600, agent: agent, idempotency: nil)
+            other.close()
+            #expect(await stream.wait(timeout: .seconds(5)) { $0.ids == [1, 2] }, "delivered at a heartbeat (300 ms in tests)")
+            stream.disconnect()
         }
     }
 

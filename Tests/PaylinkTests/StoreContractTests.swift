@@ -83,12 +83,14 @@ struct StoreContractTests {
     @Test(arguments: StoreKind.available) func globalCursorIsScopedAndOrdered(kind: StoreKind) async throws {
         let fixture = try await Fixture.make(kind)
         defer { fixture.close() }
-        #expect(try await fixture.runtime.store.latestEventCursor() == 0)
+        #expect(try await fixture.runtime.store.latestEventCursor(scope: .all) == 0)
         let first = try await fixture.link()
         let second = try await fixture.link()
         let all = try await fixture.runtime.store.events(afterCursor: 0, scope: .all, limit: 10)
         #expect(all.map(\.linkID) == [first.id, second.id])
-        #expect(try await fixture.runtime.store.latestEventCursor() == all.last?.cursor)
+        #expect(try await fixture.runtime.store.latestEventCursor(scope: .all) == all.last?.cursor)
+        #expect(try await fixture.runtime.store.latestEventCursor(scope: .own(fixture.agent.id)) == all.last?.cursor)
+        #expect(try await fixture.runtime.store.latestEventCursor(scope: .own(fixture.paylink.otherAgentID)) == 0)
         let after = try await fixture.runtime.store.events(afterCursor: all[0].cursor, scope: .own(fixture.agent.id), limit: 10)
         #expect(after.map(\.linkID) == [second.id])
         #expect(try await fixture.runtime.store.events(afterCursor: 0, scope: .own(fixture.paylink.otherAgentID), limit: 10).isEmpty)

@@ -30,7 +30,7 @@ struct EventsController: Sendable {
         let (start, param) = try Self.resumeCursor(request)
         // A client can only hold a seq the link has reached; a later one (another link's, a
         // typo) would wait in silence until this link caught up.
-        guard start <= Int64(link.lastSeq) else { throw Self.beyondNewest(param, newest: Int64(link.lastSeq)) }
+        guard start <= Int64(link.lastSeq) else { throw Self.beyondNewest(param) }
         let store = self.store
         return stream.response(after: start, authorized: Self.authorization(context, store: store)) { after, limit in
             try await store.events(link: link.id, afterSeq: Int(after), limit: limit).map { (Int64($0.seq), $0) }
@@ -42,8 +42,9 @@ struct EventsController: Sendable {
         let agent = try context.requireAgent()
         let (start, param) = try Self.resumeCursor(request)
         if start > 0 {
-            let newest = try await store.latestEventCursor()
-            guard start <= newest else { throw Self.beyondNewest(param, newest: newest) }
+            // Within the caller's scope: the store-wide newest would tell an agent how busy everyone else is.
+            let newest = try await store.latestEventCursor(scope: agent.scope)
+            guard start <= newest else { throw Self.beyondNewest(param) }
         }
         let store = self.store
         return stream.response(after: start, authorized: Self.authorization(context, store: store)) { after, limit in
@@ -73,8 +74,8 @@ struct EventsController: Sendable {
         return (try cursor(query.value("after"), param: "after"), "after")
     }
 
-    static func beyondNewest(_ param: String, newest: Int64) -> APIError {
-        APIError.invalid(param, "\(param) is after the newest event of this stream (\(newest)); it cannot come from it.")
+    static func beyondNewest(_ param: String) -> APIError {
+        APIError.invalid(param, "\(param) is after the newest event of this stream; it cannot have come from it.")
     }
 
     static func cursor(_ text: String?, param: String) throws(APIError) -> Int64 {

@@ -42,8 +42,9 @@ public protocol PaylinkStore: Sendable {
 
     func events(link: LinkID, afterSeq: Int, limit: Int) async throws -> [Event]
     func events(afterCursor: Int64, scope: AgentScope, limit: Int) async throws -> [Event]
-    /// The newest event's store-wide cursor (0 when there is none): no client can hold a later one.
-    func latestEventCursor() async throws -> Int64
+    /// The store-wide cursor of the newest event `scope` may see (0 when there is none): no
+    /// client of that scope can hold a later one.
+    func latestEventCursor(scope: AgentScope) async throws -> Int64
 
     // MARK: Payments
     /// Loads the link (any agent's) with its payment attempts and activity, applies `transform`,

@@ -154,13 +154,16 @@ extension PostgresStore {
         }
     }
 
-    public func latestEventCursor() async throws -> Int64 {
+    public func latestEventCursor(scope: AgentScope) async throws -> Int64 {
         try await read { connection in
-            for try await cursor in try await connection.query("SELECT coalesce(max(cursor), 0)::bigint FROM events", logger: self.logger)
-                .decode(Int64.self)
-            {
-                return cursor
-            }
+            let rows =
+                switch scope {
+                case .all: try await connection.query("SELECT coalesce(max(cursor), 0)::bigint FROM events", logger: self.logger)
+                case .own(let agent):
+                    try await connection.query(
+                        "SELECT coalesce(max(cursor), 0)::bigint FROM events WHERE agent_id = \(agent.rawValue)", logger: self.logger)
+                }
+            for try await cursor in rows.decode(Int64.self) { return cursor }
             return 0
         }
     }

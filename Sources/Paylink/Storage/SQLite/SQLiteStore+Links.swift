@@ -142,8 +142,14 @@ extension SQLiteStore {
         }
     }
 
-    public func latestEventCursor() async throws -> Int64 {
-        try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT coalesce(max(cursor), 0) FROM events") ?? 0 }
+    public func latestEventCursor(scope: AgentScope) async throws -> Int64 {
+        try await pool.read { db in
+            switch scope {
+            case .all: try Int64.fetchOne(db, sql: "SELECT coalesce(max(cursor), 0) FROM events") ?? 0
+            case .own(let agent):
+                try Int64.fetchOne(db, sql: "SELECT coalesce(max(cursor), 0) FROM events WHERE agent_id = ?", arguments: [agent.rawValue]) ?? 0
+            }
+        }
     }
 
     public func events(link: LinkID, afterSeq: Int, limit: Int) async throws -> [Event] {
