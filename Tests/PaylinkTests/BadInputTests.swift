@@ -156,7 +156,7 @@ struct BadInputTests {
         .create("lone combining accent", #"{"amount": 1999, "currency": "GBP", "reference": "\u0301"}"#, .badRequest, "parameter_invalid_string_empty", "reference"),
         // Line separators and bidirectional overrides read differently on screen from what they are.
         .create("right-to-left override", #"{"amount": 1999, "currency": "GBP", "reference": "order-\u202e1-tset"}"#, .badRequest, "parameter_invalid", "reference"),
-        .create("first-strong isolate", body(#""description": "a\u2068b""#), .badRequest, "parameter_invalid", "description"),
+        .create("unclosed first-strong isolate", body(#""description": "a\u2068b""#), .badRequest, "parameter_invalid", "description"),
         .create("line separator", #"{"amount": 1999, "currency": "GBP", "reference": "a\u2028b"}"#, .badRequest, "parameter_invalid", "reference"),
         .create("locale fr", body(#""locale": "fr""#), .badRequest, "locale_unsupported", "locale"),
         .create("locale EN", body(#""locale": "EN""#), .badRequest, "locale_unsupported", "locale"),

@@ -36,13 +36,22 @@ struct CreateLinkTextTests {
             (String(repeating: "🇬🇧", count: 32), 64, .none),
             (String(repeating: "🇬", count: 65), 64, .tooLong),
             ("\u{200B}", 64, .empty), ("\u{FEFF}\u{00AD}", 64, .empty), ("\u{0301}", 64, .empty), (" \u{3000}\u{00A0}", 64, .empty),
-            ("order\u{202E}1", 64, .control), ("a\u{2066}b\u{2069}", 64, .control), ("a\u{2029}b", 64, .control),
+            ("order\u{202E}1", 64, .control), ("a\u{2066}b\u{2069}", 64, .none), ("a\u{2029}b", 64, .control),
             ("a\u{0085}b", 64, .control),
+            ("\u{3164}", 64, .empty), ("\u{2800}\u{115F}", 64, .empty),  // Hangul fillers and the Braille blank draw nothing
+            ("\u{2068}مريم\u{2069} 42", 64, .none),  // a right-to-left name wrapped in a closed isolate
+            ("\u{2068}مريم", 64, .control), ("a\u{2069}", 64, .control), ("\u{2067}a\u{2069}\u{2069}", 64, .control),
             ("👨‍👩‍👧‍👦", 64, .none),  // zero-width joiners inside an emoji are fine
             ("注文-1", 64, .none),
         ]
         for (value, max, expected) in cases {
             #expect(CreateLinkRequest.problem(value, max: max) == expected, "\(value.unicodeScalars.map { String($0.value, radix: 16) })")
         }
+    }
+
+    @Test func emailDomainLabelsCountCharactersNotBytes() {
+        #expect(CreateLinkRequest.isPlausibleEmail("ann@" + String(repeating: "ไ", count: 30) + ".th"), "30 Thai letters: 90 bytes, far under 63 in punycode")
+        #expect(!CreateLinkRequest.isPlausibleEmail("ann@" + String(repeating: "a", count: 64) + ".com"))
+        #expect(!CreateLinkRequest.isPlausibleEmail(String(repeating: "a", count: 65) + "@example.com"))
     }
 }

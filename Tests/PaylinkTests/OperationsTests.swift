@@ -186,6 +186,12 @@ struct OperationsTests {
             #expect(await Self.eventually { received.text.components(separatedBy: "100 Continue").count == 3 })
             try await channel.writeAndFlush(ByteBuffer(string: body)).get()
             #expect(await Self.eventually { received.text.components(separatedBy: "201 Created").count == 3 })
+            // A body declared too large is refused from its head: no 100, so nothing is uploaded.
+            let huge = "POST /v1/links HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(paylink.agent)\r\n"
+                + "Content-Type: application/json\r\nContent-Length: 10485760\r\nExpect: 100-continue\r\n\r\n"
+            try await channel.writeAndFlush(ByteBuffer(string: huge)).get()
+            #expect(await Self.eventually { received.text.contains("413 Content Too Large") || received.text.contains("413 Payload Too Large") })
+            #expect(received.text.components(separatedBy: "100 Continue").count == 3)
         }
     }
 

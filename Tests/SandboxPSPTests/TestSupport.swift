@@ -128,8 +128,9 @@ final class WebhookReceiver: Sendable {
     var deliveries: [Delivery] { state.withLock { $0.received } }
     var attempts: Int { state.withLock { $0.attempts } }
 
-    /// Waits until `count` deliveries were accepted, or fails after `timeout`.
-    func waitFor(_ count: Int, timeout: Duration = .seconds(5)) async throws -> [Delivery] {
+    /// Waits until `count` deliveries were accepted, or fails after `timeout` (generous: a bound for a
+    /// loaded machine, not a measure; the loop returns as soon as they are in).
+    func waitFor(_ count: Int, timeout: Duration = .seconds(20)) async throws -> [Delivery] {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while ContinuousClock.now < deadline {
             let current = deliveries

@@ -2,6 +2,8 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import NIOHTTP1
+import NIOSSL
 
 /// Reads a JSON request body within the size limit, before any state is touched.
 enum RequestBody {
@@ -48,10 +50,11 @@ enum RequestBody {
             return Data(buffer: try await request.collectBody(upTo: limit))
         } catch is NIOTooManyBytesError {
             throw APIError.bodyTooLarge
-        } catch {
+        } catch is HTTPParserError, is NIOSSLError, is ChannelError, is IOError {
             // The body stopped arriving: the client closed the connection (a TLS close without
-            // close_notify, or the stream ended before Content-Length). That is the client's
-            // doing, not a server failure: a 400, and not an error in the logs or the 5xx count.
+            // close_notify, the stream ended before Content-Length, broken chunked framing).
+            // That is the client's doing, not a server failure: a 400, and not an error in the
+            // logs or the 5xx count. Anything else is ours, and stays a 500.
             throw APIError.bodyIncomplete
         }
     }

@@ -130,7 +130,7 @@ public func buildApplication(
 
     let server: HTTPServerBuilder
     let http1 = HTTP1Channel.Configuration(
-        additionalChannelHandlers: [ExpectContinueHandler()], idleTimeout: TimeAmount(configuration.idleTimeout))
+        additionalChannelHandlers: [ExpectContinueHandler(maxBodyBytes: configuration.maxBodyBytes)], idleTimeout: TimeAmount(configuration.idleTimeout))
     var certificate: (chain: String, key: String, developmentCA: String?)?
     if configuration.tlsDisabled {
         logger.warning("TLS is disabled (--no-tls): serve only behind a TLS-terminating proxy")
@@ -214,7 +214,7 @@ func buildRouter(_ runtime: PaylinkRuntime, payments: PaymentService? = nil) thr
         links: links, store: runtime.store, idempotency: IdempotencyGate(store: runtime.store, clock: runtime.clock, sealer: links.sealer),
         clock: runtime.clock
     ).addRoutes(to: api)
-    EventsController(store: runtime.store, stream: EventStream(doorbell: runtime.doorbell, metrics: runtime.metrics))
+    EventsController(store: runtime.store, stream: EventStream(doorbell: runtime.doorbell, metrics: runtime.metrics, logger: Logger(label: "paylink")))
         .addRoutes(to: api)
     return router
 }

@@ -9,7 +9,9 @@ import NIOHTTPTypes
 /// Sent only when no earlier response on the connection is still being written: an interim
 /// response in the middle of another would corrupt it. A pipelining client that also asks
 /// for 100-continue (none known) then simply waits for its timeout, as before. Anything
-/// else in `Expect` is left to the handlers (the request is answered as usual).
+/// else in `Expect` is left to the handlers (the request is answered as usual). It cannot see
+/// the HTTP version after the codec, so an HTTP/1.0 client that sends the header (which
+/// RFC 9110 says it must not) gets a 100 it will ignore.
 final class ExpectContinueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -18,11 +20,20 @@ final class ExpectContinueHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     /// Requests whose head has arrived and whose response has not been completely written.
     private var unanswered = 0
+    /// A body declared larger than this will be refused (413) from its head alone: no 100, so
+    /// the client need not upload it.
+    private let maxBodyBytes: Int
+
+    init(maxBodyBytes: Int) {
+        self.maxBodyBytes = maxBodyBytes
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .head(let head) = unwrapInboundIn(data) {
             unanswered += 1
-            if unanswered == 1, let expect = head.headerFields[.expect], expect.lowercased() == "100-continue" {
+            if unanswered == 1, let expect = head.headerFields[.expect], expect.lowercased() == "100-continue",
+                (head.headerFields[.contentLength].flatMap(Int.init) ?? 0) <= maxBodyBytes
+            {
                 context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
             }
         }

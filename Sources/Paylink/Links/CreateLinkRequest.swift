@@ -108,34 +108,56 @@ struct CreateLinkRequest: Sendable, Equatable {
     /// Lengths are Unicode code points, as JSON Schema's `maxLength` counts them, not grapheme
     /// clusters: a reference of one letter and 2,000 combining accents is one `Character` and
     /// 2,001 code points, and must not slip past a 64-character limit. Blank means nothing
-    /// visible: no letter, digit, punctuation or symbol (so zero-width spaces, soft hyphens or a
-    /// lone combining mark are blank too). Control characters include line and paragraph
-    /// separators and the bidirectional embeddings, overrides and isolates, which would let a
-    /// reference read differently on an agent's screen from what it is.
+    /// visible: no letter, digit, punctuation or symbol that draws something (so zero-width
+    /// spaces, soft hyphens, Hangul fillers or a lone combining mark are blank too). Control
+    /// characters include line and paragraph separators, the bidirectional embeddings and
+    /// overrides, and unbalanced isolates, which would let a reference read differently on an
+    /// agent's screen from what it is.
     static func problem(_ value: String, max: Int) -> TextProblem {
         if !value.unicodeScalars.contains(where: isVisible) { return .empty }
         if value.unicodeScalars.count > max { return .tooLong }
-        if value.unicodeScalars.contains(where: isControl) { return .control }
+        if value.unicodeScalars.contains(where: isControl) || !bidiIsolatesBalance(value) { return .control }
         return .none
     }
 
     private static func isVisible(_ scalar: Unicode.Scalar) -> Bool {
+        // Hangul fillers are letters that draw nothing; the Braille blank is a symbol that draws nothing.
+        if scalar.properties.isDefaultIgnorableCodePoint || scalar.value == 0x2800 { return false }
         switch scalar.properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
             .decimalNumber, .letterNumber, .otherNumber,
             .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation, .initialPunctuation,
             .finalPunctuation, .otherPunctuation,
             .mathSymbol, .currencySymbol, .modifierSymbol, .otherSymbol:
-            true
-        default: false
+            return true
+        default: return false
         }
     }
 
+    /// Controls, line and paragraph separators, and the bidirectional embeddings and overrides
+    /// (U+202A–202E), which reorder everything after them.
     private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.properties.generalCategory {
         case .control, .lineSeparator, .paragraphSeparator: return true
-        default: return (0x202A...0x202E).contains(scalar.value) || (0x2066...0x2069).contains(scalar.value)
+        default: return (0x202A...0x202E).contains(scalar.value)
         }
+    }
+
+    /// Bidirectional isolates (U+2066–2068 … U+2069) are how tools wrap right-to-left names in
+    /// left-to-right text, and are harmless when each one is closed; an unclosed or stray one
+    /// would reorder what follows on screen.
+    private static func bidiIsolatesBalance(_ value: String) -> Bool {
+        var open = 0
+        for scalar in value.unicodeScalars {
+            switch scalar.value {
+            case 0x2066...0x2068: open += 1
+            case 0x2069:
+                guard open > 0 else { return false }
+                open -= 1
+            default: continue
+            }
+        }
+        return open == 0
     }
 
     /// The checks of `problem` in one pass over the bytes, for printable ASCII text (nil for
@@ -183,7 +205,10 @@ struct CreateLinkRequest: Sendable, Equatable {
             && digits.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
     }
 
-    /// Deliberately loose (RFC 5321 lengths in bytes: 254 in all, 64 before the @, 63 per label; one @, a dotted domain, no spaces): the mail server is the real judge.
+    /// Deliberately loose; the mail server is the real judge. RFC 5321 lengths (254 bytes in
+    /// all, 64 before the @), 63 characters per domain label (an internationalised label's limit
+    /// is 63 octets of its punycode form, which this approximates without computing it), one @,
+    /// a dotted domain, no spaces.
     static func isPlausibleEmail(_ email: String) -> Bool {
         guard email.utf8.count <= 254,
             !email.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control })
@@ -191,6 +216,6 @@ struct CreateLinkRequest: Sendable, Equatable {
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, (1...64).contains(parts[0].utf8.count) else { return false }
         let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
-        return labels.count >= 2 && labels.allSatisfy { !$0.isEmpty && $0.utf8.count <= 63 && !$0.hasPrefix("-") && !$0.hasSuffix("-") }
+        return labels.count >= 2 && labels.allSatisfy { !$0.isEmpty && $0.count <= 63 && !$0.hasPrefix("-") && !$0.hasSuffix("-") }
     }
 }
