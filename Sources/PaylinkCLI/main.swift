@@ -82,6 +82,9 @@ struct Serve: AsyncParsableCommand {
         flags["logLevel"] = logLevel
         let configuration = try await common.load(flags)
         bootstrapJSONLogging(level: configuration.logLevel)
+        for name in PaylinkConfiguration.unknownEnvironmentVariables(ProcessInfo.processInfo.environment) {
+            Logger(label: "paylink").warning("\(name) is not a setting and is ignored (`paylink serve --help` lists them)")
+        }
         let app = try await buildApplication(configuration, logger: Logger(label: "paylink"))
         try await app.runService()
     }

@@ -90,6 +90,21 @@ struct ConfigurationTests {
         #expect(error?.description.contains("Not a directory") == true, "\(error?.description ?? "")")
     }
 
+    @Test func unknownPaylinkVariablesAreNamed() {
+        let environment = [
+            "PAYLINK_PROT": "9443", "PAYLINK_PORT": "9443", "PAYLINK_MAX_AMOUNT": "5", "PAYLINK_FRAUD_MAX_ATTEMPTS_PER_IP": "3",
+            "PAYLINK_NO_TLS": "1", "PAYLINK_CONFIG": "x.json", "PAYLINK_TEST_DATABASE_URL": "postgres://", "PAYLINK_LOAD_KEY": "k", "PAYLINK_KEY": "plk_…",
+            "PAYLINK_MAXAMOUNT": "5", "HOME": "/root",
+        ]
+        #expect(PaylinkConfiguration.unknownEnvironmentVariables(environment) == ["PAYLINK_MAXAMOUNT", "PAYLINK_PROT"])
+        // Names as the README's settings table spells them.
+        let documented = [
+            "PAYLINK_PSP_CA_FILE", "PAYLINK_TRUST_FORWARDED_FOR", "PAYLINK_SANDBOX_WEBHOOK_SECRET", "PAYLINK_IDLE_TIMEOUT_SECONDS",
+            "PAYLINK_DATABASE_TIMEOUT_SECONDS", "PAYLINK_MASTER_KEY", "PAYLINK_DATA_DIR", "PAYLINK_PROGRESS_REPORTS_PER_MINUTE",
+        ]
+        #expect(PaylinkConfiguration.unknownEnvironmentVariables(Dictionary(uniqueKeysWithValues: documented.map { ($0, "x") })).isEmpty)
+    }
+
     private func withFile(_ text: String, _ body: (String) async throws -> Void) async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("paylink-config-\(UUID().uuidString).json").path
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))

@@ -262,6 +262,18 @@ public struct PaylinkConfiguration: Sendable {
         return try PaylinkConfiguration(reader: ConfigReader(providers: providers))
     }
 
+    /// `PAYLINK_*` variables that name no setting (a typo such as `PAYLINK_PROT` would otherwise
+    /// be ignored without a word), sorted. The prefix's other users are left out: `PAYLINK_CONFIG`,
+    /// the README tour's `PAYLINK_KEY` (a client's key, often exported in the same shell), and
+    /// the test and load scripts' `PAYLINK_TEST_*`, `PAYLINK_LOAD_*` and `PAYLINK_BIN`.
+    public static func unknownEnvironmentVariables(_ environment: [String: String]) -> [String] {
+        let known = Set(settings.map { "PAYLINK_" + $0.key.replacing(/([a-z0-9])([A-Z])/) { "\($0.output.1)_\($0.output.2)" }.uppercased() })
+            .union(["PAYLINK_CONFIG", "PAYLINK_KEY", "PAYLINK_BIN"])
+        return environment.keys.filter { name in
+            name.hasPrefix("PAYLINK_") && !known.contains(name) && !name.hasPrefix("PAYLINK_TEST_") && !name.hasPrefix("PAYLINK_LOAD_")
+        }.sorted()
+    }
+
     /// Settings that take true or false; in the JSON file only these may hold a boolean.
     static let flagSettings: Set<String> = ["noTls", "trustForwardedFor"]
 
