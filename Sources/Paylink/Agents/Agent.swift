@@ -47,7 +47,7 @@ extension Agent {
     /// Why `name` cannot name an agent (it is shown to supervisors and in logs), or nil: the
     /// text rules of the API's text fields, 1–100 code points.
     public static func nameProblem(_ name: String) -> String? {
-        switch CreateLinkRequest.asciiProblem(name, max: nameMaxLength) ?? CreateLinkRequest.problem(name, max: nameMaxLength) {
+        switch CreateLinkRequest.textProblem(name, max: nameMaxLength) {
         case .none: nil
         case .empty: "an agent's name must not be blank"
         case .tooLong: "an agent's name must be at most \(nameMaxLength) characters"

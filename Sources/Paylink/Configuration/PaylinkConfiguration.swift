@@ -293,13 +293,12 @@ public struct PaylinkConfiguration: Sendable {
             guard known.contains(key) else {
                 throw ConfigurationError.invalid("unknown setting '\(key)' in \(path); `paylink serve --help` lists them")
             }
-            let isBoolean = (value as? NSNumber).map { String(describing: type(of: $0)).contains("Boolean") } ?? false
-            switch value {
-            case is String: continue
-            case is NSNumber where isBoolean:
+            // JSONValue tells Foundation's booleans from its numbers.
+            switch JSONValue(foundation: value) {
+            case .string, .integer, .number: continue
+            case .bool:
                 guard flagSettings.contains(key) else { throw ConfigurationError.invalid("\(key) in \(path) must not be a boolean") }
-            case is NSNumber: continue
-            default: throw ConfigurationError.invalid("\(key) in \(path) must be a string or a number")
+            case .null, .array, .object: throw ConfigurationError.invalid("\(key) in \(path) must be a string or a number")
             }
         }
     }

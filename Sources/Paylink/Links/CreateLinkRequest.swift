@@ -92,7 +92,7 @@ struct CreateLinkRequest: Sendable, Equatable {
             return nil
         }
         let param = reader.param(key)
-        switch asciiProblem(value, max: max) ?? problem(value, max: max) {
+        switch textProblem(value, max: max) {
         case .none: return value
         case .empty: throw APIError.invalid(param, code: "parameter_invalid_string_empty", "\(param) must not be empty.")
         case .tooLong: throw APIError.invalid(param, code: "parameter_too_long", "\(param) must be at most \(max) characters.")
@@ -101,6 +101,12 @@ struct CreateLinkRequest: Sendable, Equatable {
     }
 
     enum TextProblem { case none, empty, tooLong, control }
+
+    /// The text rules for any free-text value (link fields, metadata keys, agent names): the
+    /// one-pass ASCII check when it can judge, else the general one.
+    static func textProblem(_ value: String, max: Int) -> TextProblem {
+        asciiProblem(value, max: max) ?? problem(value, max: max)
+    }
 
     /// What is wrong with a text parameter, checked in this order: blank, longer than `max`
     /// characters, containing a control character.
@@ -182,7 +188,7 @@ struct CreateLinkRequest: Sendable, Equatable {
         var result: [String: String] = [:]
         for key in object.object.keys.sorted() {
             let param = object.param(key)
-            guard (asciiProblem(key, max: metadataKeyMaxLength) ?? problem(key, max: metadataKeyMaxLength)) == TextProblem.none else {
+            guard textProblem(key, max: metadataKeyMaxLength) == .none else {
                 throw APIError.invalid(
                     param, code: "metadata_invalid",
                     "metadata keys must be 1 to \(metadataKeyMaxLength) characters, not blank, without control characters.")
