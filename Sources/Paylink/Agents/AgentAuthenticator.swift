@@ -21,7 +21,9 @@ struct AgentAuthenticator: RouterMiddleware {
         var context = context
         context.agent = agent
         context.apiKeyLookupID = key.lookupID
-        context.logger[metadataKey: "agent_id"] = .string(agent.id.rawValue)
+        // No `agent_id` on `context.logger`: nothing behind this middleware logs through it,
+        // and setting it copied the logger's storage and metadata on every request (≈ 1.5 %
+        // of a create's CPU). Whoever logs for an agent adds `context.agent` to that line.
         return try await next(request, context)
     }
 }
