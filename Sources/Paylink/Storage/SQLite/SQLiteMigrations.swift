@@ -135,6 +135,80 @@ enum SQLiteMigrations {
                     CREATE INDEX links_customer_phone ON links(customer_phone) WHERE customer_phone IS NOT NULL;
                     """)
         }
+        // Every create committed more WAL pages than it needed: `sqlite_sequence` (one page per
+        // commit, and a lookup and an update of it per insert into links and events), and the
+        // unique index on `events.id` (a second page per commit), an id nothing ever looks up.
+        // Rowids are still never reused without AUTOINCREMENT, because no link or event is ever
+        // deleted: SQLite takes max(rowid) + 1, which is what AUTOINCREMENT gave. Event ids stay
+        // unique the way link ids are made unique: 95 random bits after the millisecond.
+        //
+        // SQLite cannot drop either from a table, so both tables are rebuilt (its documented
+        // twelve-step way: the migrator runs this with foreign keys off and checks them all
+        // before it commits; other tables' `REFERENCES links(id)` name the table, so they point
+        // at the rebuilt one). A one-time copy of every link and event on upgrade.
+        migrator.registerMigration("v4-lean-append") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE links_v4 (
+                        row_seq INTEGER PRIMARY KEY,
+                        id TEXT NOT NULL UNIQUE,
+                        agent_id TEXT NOT NULL REFERENCES agents(id),
+                        signing_key_id INTEGER NOT NULL REFERENCES signing_keys(id),
+                        token_nonce BLOB NOT NULL UNIQUE,
+                        status TEXT NOT NULL CHECK (status IN ('open', 'paid', 'expired', 'cancelled')),
+                        amount INTEGER NOT NULL CHECK (amount > 0),
+                        currency TEXT NOT NULL,
+                        reference TEXT NOT NULL,
+                        description TEXT,
+                        locale TEXT NOT NULL,
+                        expires_at INTEGER NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        customer_name TEXT,
+                        customer_email TEXT,
+                        customer_phone TEXT,
+                        metadata TEXT NOT NULL,
+                        conversation_channel TEXT,
+                        conversation_id TEXT,
+                        amount_refunded INTEGER NOT NULL DEFAULT 0,
+                        last_seq INTEGER NOT NULL,
+                        locked INTEGER NOT NULL DEFAULT 0,
+                        payment TEXT
+                    );
+                    INSERT INTO links_v4 (row_seq, id, agent_id, signing_key_id, token_nonce, status, amount, currency,
+                        reference, description, locale, expires_at, created_at, customer_name, customer_email,
+                        customer_phone, metadata, conversation_channel, conversation_id, amount_refunded, last_seq,
+                        locked, payment)
+                    SELECT row_seq, id, agent_id, signing_key_id, token_nonce, status, amount, currency,
+                        reference, description, locale, expires_at, created_at, customer_name, customer_email,
+                        customer_phone, metadata, conversation_channel, conversation_id, amount_refunded, last_seq,
+                        locked, payment
+                    FROM links ORDER BY row_seq;
+                    DROP TABLE links;
+                    ALTER TABLE links_v4 RENAME TO links;
+                    CREATE INDEX links_agent ON links(agent_id, row_seq);
+                    CREATE INDEX links_due ON links(expires_at) WHERE status = 'open';
+                    CREATE INDEX links_reference ON links(reference);
+                    CREATE INDEX links_customer_email ON links(customer_email) WHERE customer_email IS NOT NULL;
+                    CREATE INDEX links_customer_phone ON links(customer_phone) WHERE customer_phone IS NOT NULL;
+
+                    CREATE TABLE events_v4 (
+                        cursor INTEGER PRIMARY KEY,
+                        id TEXT NOT NULL,
+                        link_id TEXT NOT NULL REFERENCES links(id),
+                        agent_id TEXT NOT NULL,
+                        seq INTEGER NOT NULL,
+                        type TEXT NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        data TEXT NOT NULL,
+                        UNIQUE (link_id, seq)
+                    );
+                    INSERT INTO events_v4 (cursor, id, link_id, agent_id, seq, type, created_at, data)
+                    SELECT cursor, id, link_id, agent_id, seq, type, created_at, data FROM events ORDER BY cursor;
+                    DROP TABLE events;
+                    ALTER TABLE events_v4 RENAME TO events;
+                    CREATE INDEX events_agent ON events(agent_id, cursor);
+                    """)
+        }
         return migrator
     }()
 }
