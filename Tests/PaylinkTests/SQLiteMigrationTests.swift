@@ -9,13 +9,10 @@ struct SQLiteMigrationTests {
     /// A database written before v3 keeps its links findable by contact, through indexes that
     /// now hold only the links that have one.
     @Test func contactIndexesBecomePartialAndLookupsStillUseThem() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("paylink-migrate-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        var configuration = Configuration()
-        configuration.foreignKeysEnabled = false
-        let pool = try DatabasePool(path: directory.appendingPathComponent("paylink.sqlite").path, configuration: configuration)
-        try SQLiteMigrations.migrator.migrate(pool, upTo: "v2-payments")
+        try await withDatabase(migratedUpTo: "v2-payments", foreignKeys: false) { try await contactIndexes(pool: $0) }
+    }
+
+    private func contactIndexes(pool: DatabasePool) async throws {
         try await pool.write { db in
             for (index, email, phone) in [(1, "a@example.com", nil), (2, nil, "+14155550100"), (3, nil, nil), (4, "a@example.com", "+14155550100")] {
                 try db.execute(
@@ -51,13 +48,10 @@ struct SQLiteLeanAppendMigrationTests {
     /// continue the same numbering (event cursors are what streams resume from), and the two
     /// things v4 removes are gone: the `sqlite_sequence` rows and the index on `events.id`.
     @Test func rebuildKeepsRowsReferencesAndNumbering() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("paylink-migrate-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        var configuration = Configuration()
-        configuration.foreignKeysEnabled = true
-        let pool = try DatabasePool(path: directory.appendingPathComponent("paylink.sqlite").path, configuration: configuration)
-        try SQLiteMigrations.migrator.migrate(pool, upTo: "v3-partial-contact-indexes")
+        try await withDatabase(migratedUpTo: "v3-partial-contact-indexes", foreignKeys: true) { try await rebuild(pool: $0) }
+    }
+
+    private func rebuild(pool: DatabasePool) async throws {
         try await pool.write { db in
             try db.execute(sql: "INSERT INTO agents (id, name, role, created_at) VALUES ('agt_a', 'A', 'agent', 0)")
             try db.execute(sql: "INSERT INTO signing_keys (sealed_secret, status, created_at) VALUES (x'00', 'current', 0)")
@@ -136,4 +130,17 @@ struct SQLiteLeanAppendMigrationTests {
     static func values(_ db: Database, _ sql: String) throws -> [[DatabaseValue]] {
         try Row.fetchAll(db, sql: sql).map { Array($0.databaseValues) }
     }
+}
+
+/// A database in a directory of its own, migrated up to (and including) `migration`, as an older
+/// release left it; removed afterwards.
+private func withDatabase(migratedUpTo migration: String, foreignKeys: Bool, _ body: (DatabasePool) async throws -> Void) async throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("paylink-migrate-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    var configuration = Configuration()
+    configuration.foreignKeysEnabled = foreignKeys
+    let pool = try DatabasePool(path: directory.appendingPathComponent("paylink.sqlite").path, configuration: configuration)
+    try SQLiteMigrations.migrator.migrate(pool, upTo: migration)
+    try await body(pool)
 }
