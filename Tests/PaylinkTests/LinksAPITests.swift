@@ -142,6 +142,14 @@ struct LinksAPITests {
             #expect(try await ids("customer_phone=%2B14155550100") == ["B"])
             #expect(try await ids("status=cancelled") == ["C"])
             #expect(try await ids("status=open") == ["B", "A"])
+            // Exact means exact: SQLite binds text only up to a NUL, so `A%00…` matched `A`
+            // (PostgreSQL refuses NUL in text outright). Control characters are refused, as in the field.
+            for query in ["reference=A%00anything", "customer_email=a@example.com%00x", "customer_phone=%2B14155550100%00", "reference=A%0A"] {
+                let response = try await client.send(.get, "/v1/links?\(query)", key: paylink.agent)
+                #expect(response.status == .badRequest, "\(query)")
+                #expect(response.errorCode == "parameter_invalid", "\(query)")
+                #expect(try response.jsonObject()["error"].flatMap { ($0 as? [String: Any])?["param"] as? String } == String(query.prefix { $0 != "=" }))
+            }
             _ = a
         }
     }

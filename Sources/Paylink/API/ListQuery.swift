@@ -17,6 +17,17 @@ struct ListQuery {
 
     func value(_ name: String) -> String? { values[name].flatMap { $0.isEmpty ? nil : $0 } }
 
+    /// A text filter (an exact match against a stored field): refused with control characters,
+    /// as the field itself would be. SQLite binds text up to a NUL, so `ref%00anything` would
+    /// otherwise match `ref`; and no stored value holds a control character to match.
+    func text(_ name: String) throws(APIError) -> String? {
+        guard let text = value(name) else { return nil }
+        guard !text.unicodeScalars.contains(where: CreateLinkRequest.isControl) else {
+            throw APIError.invalid(name, "\(name) must not contain control characters.")
+        }
+        return text
+    }
+
     /// `limit`: 1–100, default 20 (SPEC §2).
     func limit(default defaultLimit: Int = 20) throws(APIError) -> Int {
         guard let text = value("limit") else { return defaultLimit }

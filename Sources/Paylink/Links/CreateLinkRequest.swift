@@ -142,7 +142,7 @@ struct CreateLinkRequest: Sendable, Equatable {
 
     /// Controls, line and paragraph separators, and the bidirectional embeddings and overrides
     /// (U+202A–202E), which reorder everything after them.
-    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.properties.generalCategory {
         case .control, .lineSeparator, .paragraphSeparator: return true
         default: return (0x202A...0x202E).contains(scalar.value)

@@ -52,9 +52,9 @@ struct LinksController: Sendable {
             }
             linkQuery.status = parsed
         }
-        linkQuery.reference = query.value("reference")
-        linkQuery.customerEmail = query.value("customer_email")
-        linkQuery.customerPhone = query.value("customer_phone")
+        linkQuery.reference = try query.text("reference")
+        linkQuery.customerEmail = try query.text("customer_email")
+        linkQuery.customerPhone = try query.text("customer_phone")
         let (page, hasMore) = try await store.links(linkQuery)
         let renderer = try await links.renderer(now: linkQuery.now)
         return Self.json(try renderer.renderList(page, hasMore: hasMore), status: .ok)
