@@ -198,6 +198,10 @@ struct Keys: AsyncParsableCommand {
                 throw ValidationError("key \(id) is the current key; run `paylink keys rotate` first")
             } catch SigningKeyRing.Failure.unknownKey {
                 throw ValidationError("no signing key \(id)")
+            } catch SigningKeyRing.Failure.recentlyCurrent {
+                throw ValidationError(
+                    "key \(id) was current until moments ago, and running servers may still be signing new links with it "
+                        + "(they reload keys every 2 seconds); retry in \(Int(SigningKeyRing.retireGrace)) seconds")
             }
         }
     }

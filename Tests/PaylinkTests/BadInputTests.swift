@@ -707,6 +707,7 @@ struct BadInputTests {
         }
         let old = try #require(try await runtime.keyRing.list().first(where: { $0.status == .current }))
         try await runtime.keyRing.rotate(now: paylink.clock.now())
+        paylink.clock.advance(by: SigningKeyRing.retireGrace)
         let retired = try await runtime.keyRing.retire(id: old.id, now: paylink.clock.now())
         #expect(retired.status == .retired)
         // Signed by the new current key, for a link that does not exist: the reference 404.

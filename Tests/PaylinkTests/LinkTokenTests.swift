@@ -109,6 +109,10 @@ struct LinkTokenTests {
             return new
         }
         await #expect(throws: SigningKeyRing.Failure.retiringCurrentKey) { try await runtime.keyRing.retire(id: rotated.id, now: paylink.clock.now()) }
+        // Right after the rotation a running server may still sign with the old key (it
+        // reloads every 2 s): retiring it now would kill links handed out in that window.
+        await #expect(throws: SigningKeyRing.Failure.recentlyCurrent) { try await runtime.keyRing.retire(id: firstKey.id, now: paylink.clock.now()) }
+        paylink.clock.advance(by: SigningKeyRing.retireGrace)
         _ = try await runtime.keyRing.retire(id: firstKey.id, now: paylink.clock.now())
         try await paylink.test { client in
             let unknown = try await client.send(.get, "/p/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", key: nil)

@@ -8,7 +8,14 @@ public final class SigningKeyRing: Sendable {
     public enum Failure: Error, Equatable {
         case unknownKey
         case retiringCurrentKey
+        /// The key stopped being current less than `retireGrace` ago: running servers may not
+        /// have reloaded yet and may still be signing new links with it.
+        case recentlyCurrent
     }
+
+    /// How long after a rotation the key it replaced cannot be retired: servers reload the
+    /// ring every `refreshInterval` (2 s), and key times are stored in whole seconds.
+    public static let retireGrace: TimeInterval = 5
 
     struct Entry: Sendable {
         let signer: LinkToken.Signer
@@ -61,6 +68,13 @@ public final class SigningKeyRing: Sendable {
         let keys = try await store.signingKeys()
         guard let key = keys.first(where: { $0.id == id }) else { throw Failure.unknownKey }
         guard key.status != .current else { throw Failure.retiringCurrentKey }
+        // Its successor's creation is when it stopped being current. Retiring it at once would
+        // kill links a running server signed with it in the seconds before it reloaded.
+        if let successor = keys.filter({ $0.id > id }).min(by: { $0.id < $1.id }),
+            now.timeIntervalSince(successor.createdAt) < Self.retireGrace
+        {
+            throw Failure.recentlyCurrent
+        }
         guard let retired = try await store.retireSigningKey(id: id, at: now) else { throw Failure.unknownKey }
         try await reload()
         return retired
