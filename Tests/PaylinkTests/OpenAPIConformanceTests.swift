@@ -354,7 +354,7 @@ struct OpenAPIConformanceTests {
             "POST", a.page + "/pay", json: try await paying("4242 4242 4242 4242", a.customer, card: #", "brand": "visa", "last4": "4242""#),
             expect: 200)
         #expect(paid["link_status"]?.stringValue == "paid")
-        let paymentID = try #require(paid["payment"]?["id"]?.stringValue)
+        _ = try #require(paid["payment"]?["id"]?.stringValue)
         try await exchange("GET", a.page + "/status", expect: 200)
         try await exchange("POST", a.page + "/pay", json: try await paying("4242 4242 4242 4242", a.customer), expect: 409, code: "link_paid")
         try await exchange("POST", a.page + "/progress", json: #"{"type": "payment.card_entry_started"}"#, expect: 409, code: "link_paid")
@@ -428,7 +428,10 @@ struct OpenAPIConformanceTests {
         try await exchange("GET", "/v1/links/\(c.id)", key: paylink.agent, expect: 200)
 
         // The webhook receiver: refused signatures and payloads, then a signed event applied once.
-        let event = #"{"id":"evt_conformance_1","type":"charge.succeeded","data":{"object":{"id":"ch_conformance","object":"charge","status":"succeeded","reference":"\#(paymentID)"}}}"#
+        // About C's attempt, as the PSP describes its charge (the 3-D Secure page is https://PSP/3ds/ch_…).
+        let chargeID = String(try #require(redirect.split(separator: "/").last))
+        let paymentC = try #require(challenged["payment"]?["id"]?.stringValue)
+        let event = #"{"id":"evt_conformance_1","type":"charge.succeeded","data":{"object":{"id":"\#(chargeID)","object":"charge","status":"succeeded","amount":\#(c.customer.amount),"currency":"\#(c.customer.currency)","reference":"\#(paymentC)"}}}"#
         try await exchange("POST", "/webhooks/sandbox", json: event, expect: 400, code: "signature_missing")
         try await exchange(
             "POST", "/webhooks/sandbox", json: event, headers: ["Stripe-Signature": "t=\(Int(Date().timeIntervalSince1970)),v1=" + String(repeating: "0", count: 64)],

@@ -140,10 +140,18 @@ struct PaymentBadInputTests {
         try await withCustomer { agent, customer in
             let (_, pending) = try await customer.pay(try await customer.tokenise("4000 0000 0000 3220"))
             let paymentID = try #require((pending["payment"] as? [String: Any])?["id"] as? String)
+            // The 3-D Secure page is the charge's: https://PSP/3ds/ch_…
+            let redirect = try #require((pending["payment"] as? [String: Any])?["redirect_url"] as? String)
+            let chargeID = String(try #require(redirect.split(separator: "/").last { $0.hasPrefix("ch_") }))
             let before = try await agent.eventTypes(customer.linkID)
-            let body = Data(
-                #"{"id":"evt_test_1","object":"event","type":"charge.succeeded","data":{"object":{"id":"ch_fake","object":"charge","status":"succeeded","reference":"\#(paymentID)"}}}"#
-                    .utf8)
+            func event(_ id: String, charge: String = chargeID, amount: String = "\(customer.amount)", currency: String? = nil, reference: String? = nil) -> Data {
+                let currency = currency ?? "\"\(customer.currency.lowercased())\""
+                let reference = reference ?? "\"\(paymentID)\""
+                return Data(
+                    #"{"id":"\#(id)","object":"event","type":"charge.succeeded","data":{"object":{"id":"\#(charge)","object":"charge","status":"succeeded","amount":\#(amount),"currency":\#(currency),"reference":\#(reference)}}}"#
+                        .utf8)
+            }
+            let body = event("evt_test_1")
             let url = "\(customer.paylink)/webhooks/sandbox"
             func post(_ signature: String?, _ payload: Data = body) async throws -> (Int, String?) {
                 var request = HTTPClientRequest(url: url)
@@ -173,6 +181,21 @@ struct PaymentBadInputTests {
             tampered.append(contentsOf: Array(" ".utf8))
             #expect(try await post(sign(body, secret: secret, at: now), tampered) == (400, "signature_invalid"))
             #expect(try await agent.eventTypes(customer.linkID) == before, "nothing changed")
+            // Signed, but not about the charge this attempt made, or not readable as a charge:
+            // 400 webhook_payload_invalid, nothing changed (a PSP fault or a leaked secret must
+            // not mark a link paid for money that was not taken).
+            for (name, payload) in [
+                ("another charge id", event("evt_x1", charge: "ch_forged")),
+                ("another amount", event("evt_x2", amount: "1")),
+                ("another currency", event("evt_x3", currency: #""usd""#)),
+                ("no amount", event("evt_x4", amount: "null")),
+                ("a reference that is not a string", event("evt_x5", reference: "5")),
+                ("an empty event id", event("")),
+            ] {
+                #expect(try await post(sign(payload, secret: secret, at: now), payload) == (400, "webhook_payload_invalid"), "\(name)")
+            }
+            #expect(try await agent.eventTypes(customer.linkID) == before, "nothing changed")
+            #expect(try await customer.status()["link_status"] as? String == "open")
             // A well-signed event is applied once; the same event id again is acknowledged and ignored.
             let rotated = sign(body, secret: "whsec_old", at: now) + "," + sign(body, secret: secret, at: now).split(separator: ",")[1]
             #expect(try await post(rotated).0 == 200, "any matching v1 counts (secret rotation)")

@@ -126,6 +126,13 @@ struct PaymentFlowTests {
             let (_, tokenAtPSP) = try await customer.send(
                 "GET", customer.sandbox.url + "/v1/tokens/\(token)", json: nil, headers: ["Authorization": "Bearer \(customer.sandbox.secretKey)"])
             #expect(tokenAtPSP["used"] as? Bool == false)
+            // Presenting it again is refused as a used token (enter the card again), not as a
+            // payment in progress: nothing is in progress, and nothing changes.
+            let before = try await agent.events(customer.linkID).count
+            let (status, again) = try await customer.pay(token)
+            #expect(status == 400)
+            #expect((again["error"] as? [String: Any])?["code"] as? String == "psp_token_used")
+            #expect(try await agent.events(customer.linkID).count == before)
         }
     }
 

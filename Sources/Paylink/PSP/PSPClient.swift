@@ -154,6 +154,9 @@ struct PSPCharge: Sendable, Equatable {
     let failureCode: String?
     let redirectURL: String?
     let riskScore: Int?
+    /// What was charged, in minor units, and in which currency (the PSP's spelling).
+    let amount: Int64?
+    let currency: String?
 
     init(_ object: [String: JSONValue]) throws {
         guard let id = object["id"]?.stringValue, let status = object["status"]?.stringValue.flatMap(Status.init(rawValue:)) else {
@@ -161,6 +164,8 @@ struct PSPCharge: Sendable, Equatable {
         }
         self.id = id
         self.status = status
+        self.amount = object["amount"]?.integerValue
+        self.currency = object["currency"]?.stringValue
         self.reference = object["reference"]?.stringValue
         self.declineCode = object["decline_code"]?.stringValue
         self.failureCode = object["failure_code"]?.stringValue

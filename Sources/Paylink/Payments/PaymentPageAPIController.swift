@@ -92,6 +92,7 @@ struct PageStatus: Encodable {
         try nested.encode(payment.card, forKey: .card)
         try nested.encode(payment.declineCode, forKey: .declineCode)
         try nested.encode(payment.failureCode, forKey: .failureCode)
-        try nested.encode(payment.redirectURL, forKey: .redirectURL)
+        // Only while the customer has a challenge to go to, whatever an older record holds.
+        try nested.encode(payment.status == .requiresAction ? payment.redirectURL : nil, forKey: .redirectURL)
     }
 }

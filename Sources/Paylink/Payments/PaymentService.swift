@@ -111,6 +111,9 @@ public struct PaymentService: Sendable {
         do {
             admitted = try await store.updatePayments(link.id, receipt: nil) { record in
                 try Self.checkPayable(record.link, holding: record.holdingPayment != nil, now: now)
+                // A token an earlier attempt on this link presented (one our fraud checks blocked
+                // is still unspent at the PSP): the card must be entered again, as for a spent one.
+                if record.payments.contains(where: { $0.pspToken == payment.pspToken }) { throw PaymentRefusal.pspTokenUsed }
                 record.replace(payment)
                 var drafts = [
                     EventDraft(
@@ -171,6 +174,10 @@ public struct PaymentService: Sendable {
         let maxDeclines = settings.maxDeclines
         let (record, events) = try await store.updatePayments(linkID, receipt: receipt) { record in
             guard var payment = record.payments.first(where: { $0.id == paymentID }) else { throw StoreError.notFound }
+            // A webhook must describe the charge this attempt made: its id once we know it, and
+            // the amount and currency we asked for. A signature proves who sent it, not that the
+            // PSP (or whoever holds the secret) is talking about our charge.
+            if receipt != nil, !Self.describes(charge, payment) { throw ChargeMismatch(payment: paymentID) }
             // A final state is final; a late "requires_action" after success is old news.
             guard !payment.status.isFinal else { return [] }
             payment.pspChargeID = payment.pspChargeID ?? charge.id
@@ -221,6 +228,18 @@ public struct PaymentService: Sendable {
         return record.link
     }
 
+    /// A webhook's charge that is not the one this attempt made; nothing is changed.
+    struct ChargeMismatch: Error, Equatable {
+        let payment: PaymentID
+    }
+
+    /// Whether `charge` can be this attempt's charge: the same id if we have recorded one, and
+    /// exactly the amount and currency charged (the PSP may spell the currency in lower case).
+    static func describes(_ charge: PSPCharge, _ payment: Payment) -> Bool {
+        if let recorded = payment.pspChargeID, recorded != charge.id { return false }
+        return charge.amount == payment.amount.minorUnits && charge.currency?.uppercased() == payment.amount.currency.code
+    }
+
     /// Marks an attempt failed that the PSP refused outright (nothing charged).
     private func fail(_ paymentID: PaymentID, of linkID: LinkID, code: String) async throws -> Link {
         let now = clock.now()
@@ -228,6 +247,7 @@ public struct PaymentService: Sendable {
             guard var payment = record.payments.first(where: { $0.id == paymentID }), !payment.status.isFinal else { return [] }
             payment.status = .failed
             payment.failureCode = code
+            payment.redirectURL = nil
             payment.updatedAt = now
             record.replace(payment)
             return [EventDraft(.paymentFailed, at: now, data: ["payment_id": .string(paymentID.rawValue), "failure_code": .string(code)])]

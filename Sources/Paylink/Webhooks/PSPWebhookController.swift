@@ -51,15 +51,17 @@ struct PSPWebhookController: Sendable {
             context.logger.warning("webhook signature refused", metadata: ["provider": .string(provider), "reason": "\(error)"])
             throw Refusal.signature(error)
         }
-        guard let event = try? JSONValue.parse(body).objectValue, let eventID = event["id"]?.stringValue,
+        guard let event = try? JSONValue.parse(body).objectValue, let eventID = event["id"]?.stringValue, !eventID.isEmpty,
             let type = event["type"]?.stringValue
         else { throw Refusal.payload("not a JSON event with id and type") }
         guard type == "charge.succeeded" || type == "charge.failed" else {
             // Signed and well formed, just not something we act on (refunds come with [refunds]).
             return acknowledge(duplicate: false)
         }
-        guard let object = event["data"]?.objectValue?["object"]?.objectValue, let charge = try? PSPCharge(object) else {
-            throw Refusal.payload("data.object is not a charge")
+        guard let object = event["data"]?.objectValue?["object"]?.objectValue, let charge = try? PSPCharge(object),
+            charge.amount != nil, charge.currency != nil, object["reference"].map({ $0.stringValue != nil || $0 == .null }) ?? true
+        else {
+            throw Refusal.payload("data.object is not a charge (id, status, amount, currency; reference a string or null)")
         }
         guard let paymentID = charge.reference.flatMap(PaymentID.init), let linkID = try await store.paymentLink(paymentID) else {
             // Ours to verify but not ours to settle (another integration on the same PSP account).
@@ -71,6 +73,13 @@ struct PSPWebhookController: Sendable {
             try await payments.settle(paymentID, of: linkID, with: charge, receipt: receipt)
         } catch StoreError.duplicate {
             return acknowledge(duplicate: true)
+        } catch is PaymentService.ChargeMismatch {
+            // Signed, yet not about the charge we made: a PSP fault or a leaked secret. Refused
+            // (the PSP shows the failure and retries), logged for a person to look at.
+            context.logger.error(
+                "webhook charge does not match the payment",
+                metadata: ["event_id": .string(eventID), "payment_id": .string(paymentID.rawValue), "charge_id": .string(charge.id)])
+            throw Refusal.payload("the charge's id, amount or currency differ from payment \(paymentID.rawValue)")
         }
         context.logger.info(
             "webhook applied",
