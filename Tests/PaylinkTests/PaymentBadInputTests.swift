@@ -228,6 +228,21 @@ struct PaymentBadInputTests {
         }
     }
 
+    @Test("a locked link is never reported stalled: it can take no payment, and the agent had link.locked")
+    func lockedLinkIsNotReportedStalled() async throws {
+        let clock = ManualClock(Date())
+        try await withCustomer(clock: clock, configure: { $0.payments.stallAfter = .seconds(120); $0.payments.maxDeclines = 1 }) {
+            agent, customer in
+            #expect(try await customer.progress("link.opened").0 == 200)
+            _ = try await customer.pay(try await customer.tokenise("4000 0000 0000 0002"))
+            #expect(try await agent.eventTypes(customer.linkID).last == "link.locked")
+            // An open link, quiet for longer than stallAfter, with the watcher given time for several passes.
+            clock.advance(by: 300)
+            try await Task.sleep(for: .milliseconds(2500))
+            #expect(try await agent.eventTypes(customer.linkID).last == "link.locked")
+        }
+    }
+
     @Test("a GET of the page, however often, records nothing")
     func pageGetIsBotSafe() async throws {
         try await withCustomer { agent, customer in

@@ -316,12 +316,13 @@ public struct PaymentService: Sendable {
         }
     }
 
-    /// `link.stalled` for a link that was opened and then went quiet for `stallAfter`.
+    /// `link.stalled` for a link that was opened and then went quiet for `stallAfter`. Not for a
+    /// locked link: it can take no payment, and the agent already had `link.locked`.
     func markStalledIfQuiet(_ linkID: LinkID) async throws -> Bool {
         let now = clock.now()
         let quiet = settings.stallAfter.seconds
         let (_, events) = try await store.updatePayments(linkID, receipt: nil) { record in
-            guard record.link.status(at: now) == .open, let last = record.activity.lastActivityAt,
+            guard record.link.status(at: now) == .open, !record.link.locked, let last = record.activity.lastActivityAt,
                 now.timeIntervalSince(last) >= quiet, record.activity.stalledAt.map({ $0 < last }) ?? true
             else { return [] }
             record.activity.stalledAt = now

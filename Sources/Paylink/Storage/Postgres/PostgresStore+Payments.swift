@@ -119,7 +119,7 @@ extension PostgresStore {
                 """
                 SELECT a.link_id FROM link_activity a JOIN links l ON l.id = a.link_id
                 WHERE a.last_activity_at <= \(lastActivityBefore.unixSeconds)
-                    AND (a.stalled_at IS NULL OR a.stalled_at < a.last_activity_at) AND l.status = 'open'
+                    AND (a.stalled_at IS NULL OR a.stalled_at < a.last_activity_at) AND l.status = 'open' AND NOT l.locked
                 ORDER BY a.last_activity_at LIMIT \(Int64(limit))
                 """, logger: self.logger
             ).decode(String.self) {

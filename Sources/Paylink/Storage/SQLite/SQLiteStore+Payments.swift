@@ -105,7 +105,7 @@ extension SQLiteStore {
                 sql: """
                     SELECT a.link_id FROM link_activity a JOIN links l ON l.id = a.link_id
                     WHERE a.last_activity_at <= ? AND (a.stalled_at IS NULL OR a.stalled_at < a.last_activity_at)
-                        AND l.status = 'open'
+                        AND l.status = 'open' AND l.locked = 0
                     ORDER BY a.last_activity_at LIMIT ?
                     """,
                 arguments: [lastActivityBefore.unixSeconds, limit]
