@@ -126,6 +126,8 @@ struct BadInputTests {
         "ada", "ada@", "@example.com", "ada@example", "ada@@example.com", "ada@exa mple.com", "ada@example..com",
         "ada@-example.com", "ada@example.com\\n", "", String(repeating: "a", count: 65) + "@example.com",
         "ada@" + String(repeating: "a", count: 250) + ".com", "ada\\u0000@example.com", "ada\\u001b@example.com",
+        // A right-to-left override reads differently on screen, and no list filter could find it.
+        "ada\\u202e@example.com", "ada@example.com\\u2028",
     ].map { email in
         .create("email '\(email.prefix(30))'", body(#""customer": {"email": "\#(email)"}"#), .badRequest, "email_invalid", "customer[email]")
     }

@@ -148,9 +148,12 @@ def main():
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
         time.sleep(0.02)  # the stream has replayed the link's history by now
+        # The charge this attempt made, as the PSP describes it: Paylink refuses a webhook whose
+        # charge id, amount or currency differ (the 3-D Secure page is https://PSP/3ds/ch_...).
+        charge_id = payment["redirect_url"].rstrip("/").rsplit("/", 1)[-1]
         event = json.dumps({"id": "evt_numbers_" + payment["id"], "object": "event", "type": "charge.succeeded",
-                            "data": {"object": {"id": "ch_numbers", "object": "charge", "status": "succeeded",
-                                                "reference": payment["id"]}}}).encode()
+                            "data": {"object": {"id": charge_id, "object": "charge", "status": "succeeded",
+                                                "amount": 1999, "currency": "GBP", "reference": payment["id"]}}}).encode()
         start = time.perf_counter()
         status, _ = paylink.request("POST", "/webhooks/sandbox", event,
                                     {"Content-Type": "application/json", "Stripe-Signature": sign(secret, event)})

@@ -29,7 +29,7 @@ public struct Identifier<Kind: IdentifierKind>: Hashable, Sendable, Codable, Cus
     /// characters (~95 bits, so ids still cannot be guessed or enumerated).
     ///
     /// Time first makes ids roughly ascending, so each new row's entry in a unique index on
-    /// the id (links, events, payments, and `events (link_id, seq)`) lands on the same
+    /// the id (links, payments, events on PostgreSQL, and `events (link_id, seq)`) lands on the same
     /// right-most B-tree page as the last one, instead of a random page: a create dirtied four
     /// random index pages with fully random ids, each written to the WAL on commit and again to
     /// the database by the checkpoint.

@@ -217,7 +217,7 @@ struct CreateLinkRequest: Sendable, Equatable {
     /// a dotted domain, no spaces.
     static func isPlausibleEmail(_ email: String) -> Bool {
         guard email.utf8.count <= 254,
-            !email.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.properties.generalCategory == .control })
+            !email.unicodeScalars.contains(where: { $0.properties.isWhitespace || isControl($0) })
         else { return false }
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, (1...64).contains(parts[0].utf8.count) else { return false }

@@ -140,7 +140,8 @@ enum SQLiteMigrations {
         // unique index on `events.id` (a second page per commit), an id nothing ever looks up.
         // Rowids are still never reused without AUTOINCREMENT, because no link or event is ever
         // deleted: SQLite takes max(rowid) + 1, which is what AUTOINCREMENT gave. Event ids stay
-        // unique the way link ids are made unique: 95 random bits after the millisecond.
+        // unique by their 95 random bits after the millisecond, with no index to back that up
+        // (link ids keep theirs: lookups by id need it).
         //
         // SQLite cannot drop either from a table, so both tables are rebuilt (its documented
         // twelve-step way: the migrator runs this with foreign keys off and checks them all
