@@ -47,8 +47,10 @@ struct SQLiteCheckpointerTests {
             largestWAL = max(largestWAL, Self.fileSize(path + "-wal"))
         }
         // Each insert appends at least two pages (the agent and its key) of 4 KiB: a log that
-        // was never restarted would hold more than 12 MB.
-        #expect(largestWAL < 2 * 4096 * writes / 4, "WAL grew to \(largestWAL) bytes")
+        // was never restarted would hold more than 12 MB. Half of that proves restarts; how far
+        // below it the log stays depends on how promptly the 5 ms rounds get a core (a quarter
+        // was exceeded by 4 % in a clean-clone CI run with the rest of the suite beside it).
+        #expect(largestWAL < 2 * 4096 * writes / 2, "WAL grew to \(largestWAL) bytes")
 
         // Once the writes stop, the next round copies everything into the database file itself.
         try await Task.sleep(for: .milliseconds(200))
