@@ -128,6 +128,9 @@ struct BadInputTests {
         "ada@" + String(repeating: "a", count: 250) + ".com", "ada\\u0000@example.com", "ada\\u001b@example.com",
         // A right-to-left override reads differently on screen, and no list filter could find it.
         "ada\\u202e@example.com", "ada@example.com\\u2028",
+        // Invisible characters defeat the exact-match filter; display and quoted forms are not addresses.
+        "ada\\u200b@example.com", "ada\\u200d@example.com", "\\ufeffada@example.com", "<ada@example.com>", "Ada <ada@example.com>",
+        "ada(comment)@example.com", "ada,bob@example.com", "ada@[192.0.2.1]",
     ].map { email in
         .create("email '\(email.prefix(30))'", body(#""customer": {"email": "\#(email)"}"#), .badRequest, "email_invalid", "customer[email]")
     }
@@ -151,6 +154,13 @@ struct BadInputTests {
             body(#""description": "a\#(String(repeating: "\u{0301}", count: 500))""#), .badRequest, "parameter_too_long", "description"),
         .create("customer name of 201 code points", body(#""customer": {"name": "\#(String(repeating: "e\u{0301}", count: 101))"}"#),
             .badRequest, "parameter_too_long", "customer[name]"),
+        // A reference is matched exactly: nothing invisible inside it.
+        .create("reference with a zero-width space", #"{"amount": 1999, "currency": "GBP", "reference": "A\u200b1"}"#,
+            .badRequest, "parameter_invalid", "reference"),
+        .create("reference with a byte order mark", #"{"amount": 1999, "currency": "GBP", "reference": "\ufeffA1"}"#,
+            .badRequest, "parameter_invalid", "reference"),
+        .create("reference with a tag character", #"{"amount": 1999, "currency": "GBP", "reference": "A1\udb40\udc41"}"#,
+            .badRequest, "parameter_invalid", "reference"),
         // Nothing visible is blank.
         .create("zero-width spaces only", #"{"amount": 1999, "currency": "GBP", "reference": "\u200b\u200b"}"#, .badRequest, "parameter_invalid_string_empty", "reference"),
         .create("byte order mark only", #"{"amount": 1999, "currency": "GBP", "reference": "\ufeff"}"#, .badRequest, "parameter_invalid_string_empty", "reference"),
@@ -195,6 +205,8 @@ struct BadInputTests {
     static let mediaAndSize: [BadRequest] = [
         BadRequest(name: "text/plain", body: valid, contentType: "text/plain", status: .unsupportedMediaType, code: "unsupported_media_type"),
         BadRequest(name: "no Content-Type", body: valid, contentType: nil, status: .unsupportedMediaType, code: "unsupported_media_type"),
+        // No body is a missing JSON object, not a body in another format.
+        BadRequest(name: "no body and no Content-Type", body: "", contentType: nil, status: .badRequest, code: "invalid_json"),
         BadRequest(
             name: "form encoded", body: "amount=1999&currency=GBP&reference=r", contentType: "application/x-www-form-urlencoded",
             status: .unsupportedMediaType, code: "unsupported_media_type"),
@@ -520,6 +532,8 @@ struct BadInputTests {
         list("Limit=10", "parameter_unknown", "Limit"), list("status=done", "parameter_invalid", "status"),
         list("limit=+5", "parameter_invalid_integer", "limit"), list("limit=05", "parameter_invalid_integer", "limit"),
         list("limit=%205", "parameter_invalid_integer", "limit"),
+        list("reference=%zz", "parameter_invalid", "reference"), list("reference=A%", "parameter_invalid", "reference"),
+        list("reference=%FF", "parameter_invalid", "reference"), list("=x", "parameter_unknown", ""),
         list("starting_after=lnk_x", "resource_missing", "starting_after"),
         list("starting_after=evt_000000000000000000000000", "resource_missing", "starting_after"),
         BadRequest(name: "events limit=0", method: .get, path: "/v1/links/{link}/events?limit=0",

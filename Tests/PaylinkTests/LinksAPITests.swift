@@ -142,6 +142,14 @@ struct LinksAPITests {
             #expect(try await ids("customer_phone=%2B14155550100") == ["B"])
             #expect(try await ids("status=cancelled") == ["C"])
             #expect(try await ids("status=open") == ["B", "A"])
+            // The query is form-encoded, as HTML forms, `urlencode` and `URLSearchParams` write it:
+            // `+` is a space and `%2B` a plus; empty pairs are nothing.
+            _ = try await client.createLink(key: paylink.agent, #"{"amount": 100, "currency": "EUR", "reference": "D 1"}"#)
+            _ = try await client.createLink(key: paylink.agent, #"{"amount": 100, "currency": "EUR", "reference": "D+1"}"#)
+            #expect(try await ids("reference=D+1") == ["D 1"])
+            #expect(try await ids("reference=D%201") == ["D 1"])
+            #expect(try await ids("reference=D%2B1") == ["D+1"])
+            #expect(try await ids("&reference=A&&") == ["A"])
             // Exact means exact: SQLite binds text only up to a NUL, so `A%00…` matched `A`
             // (PostgreSQL refuses NUL in text outright). Control characters are refused, as in the field.
             for query in ["reference=A%00anything", "customer_email=a@example.com%00x", "customer_phone=%2B14155550100%00", "reference=A%0A"] {

@@ -254,4 +254,15 @@ struct PaymentBadInputTests {
             #expect(try await agent.eventTypes(customer.linkID) == ["link.created"])
         }
     }
+
+    @Test("the page's JSON status refuses unknown query parameters; the HTML page takes any")
+    func statusRefusesUnknownQueryParameters() async throws {
+        try await withCustomer { _, customer in
+            let (status, answer) = try await customer.send("GET", "\(customer.paylink)/p/\(customer.token)/status?x=1", json: nil)
+            #expect(status == 400)
+            #expect(Self.code(answer) == "parameter_unknown")
+            let (page, _) = try await customer.send("GET", "\(customer.paylink)/p/\(customer.token)?utm_source=sms", json: nil)
+            #expect(page == 200)
+        }
+    }
 }

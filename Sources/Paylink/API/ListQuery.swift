@@ -1,17 +1,66 @@
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 
 /// Query-string parameters of list endpoints, checked like body parameters: unknown names,
 /// repeated names and out-of-range limits are 400s, not silently ignored.
+///
+/// The query is read as an HTML form encodes it (`application/x-www-form-urlencoded`, as
+/// Stripe's API reads it): `+` is a space, `%2B` a plus, empty pairs (`?&a=1&&`) are nothing.
+/// Python's `urlencode`, `URLSearchParams` and Go's `url.Values` write spaces as `+`, so a
+/// filter for `reference=order 1` must find `order 1`, not look for `order+1`.
 struct ListQuery {
     private var values: [String: String] = [:]
 
-    init(_ parameters: Parameters, allowed: Set<String>) throws(APIError) {
-        for (key, value) in parameters {
-            let name = String(key)
+    init(_ uri: URI, allowed: Set<String>) throws(APIError) {
+        guard let query = uri.query, !query.isEmpty else { return }
+        for pair in query.utf8.split(separator: UInt8(ascii: "&")) {
+            let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = Self.formDecoded(parts[0]), let value = Self.formDecoded(parts.count > 1 ? parts[1] : parts[0][parts[0].endIndex...])
+            else {
+                throw APIError.invalid(
+                    String(decoding: parts[0], as: UTF8.self),
+                    "The query string must be percent-encoded UTF-8 (a % followed by two hex digits).")
+            }
+            if name.isEmpty && value.isEmpty { continue }  // a lone `=`
             guard allowed.contains(name) else { throw APIError.unknown(name) }
             guard values[name] == nil else { throw APIError.invalid(name, "\(name) may be given only once.") }
-            values[name] = String(value)
+            values[name] = value
+        }
+    }
+
+    /// One form-encoded name or value: `+` is a space, `%XX` a byte; nil for a stray `%` or bytes
+    /// that are not UTF-8.
+    static func formDecoded(_ encoded: Substring.UTF8View.SubSequence) -> String? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(encoded.count)
+        var index = encoded.startIndex
+        while index < encoded.endIndex {
+            let byte = encoded[index]
+            switch byte {
+            case UInt8(ascii: "+"):
+                bytes.append(UInt8(ascii: " "))
+            case UInt8(ascii: "%"):
+                let high = encoded.index(after: index)
+                guard high < encoded.endIndex, encoded.index(after: high) < encoded.endIndex,
+                    let h = hexValue(encoded[high]), let l = hexValue(encoded[encoded.index(after: high)])
+                else { return nil }
+                bytes.append(h << 4 | l)
+                index = encoded.index(after: high)
+            default:
+                bytes.append(byte)
+            }
+            index = encoded.index(after: index)
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
         }
     }
 

@@ -17,12 +17,15 @@ enum RequestBody {
     static func jsonObject(_ request: Request, context: PaylinkRequestContext, allowEmpty: Bool = false) async throws
         -> (bytes: Data, object: [String: JSONValue])
     {
-        _ = try ListQuery(request.uri.queryParameters, allowed: [])
+        _ = try ListQuery(request.uri, allowed: [])
         if let encoding = request.headers[.contentEncoding], encoding.trimmingCharacters(in: .whitespaces).lowercased() != "identity" {
             throw APIError.contentEncodingUnsupported
         }
         let bytes = try await self.bytes(request, limit: context.maxUploadSize)
         if bytes.isEmpty && allowEmpty { return (bytes, [:]) }
+        // No body at all is a missing JSON object (400), whatever the Content-Type says: 415 is
+        // for a body in some other format, and an empty one has none.
+        if bytes.isEmpty { throw APIError.invalidJSON("the body is empty") }
         guard let contentType = request.headers[.contentType], isJSON(contentType) else { throw APIError.unsupportedMediaType }
         return (bytes, try JSONParser.parseObject(bytes))
     }
@@ -44,7 +47,7 @@ enum RequestBody {
     /// The raw body, refused with 413 once it exceeds `limit` (by its Content-Length up front,
     /// or while reading one that lied or had none).
     static func bytes(_ request: Request, limit: Int) async throws -> Data {
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+        if let length = request.headers[.contentLength].flatMap(declaredLength), length > limit {
             throw APIError.bodyTooLarge
         }
         var request = request
@@ -59,6 +62,15 @@ enum RequestBody {
             // logs or the 5xx count. Anything else is ours, and stays a 500.
             throw APIError.bodyIncomplete
         }
+    }
+
+    /// A Content-Length's value as a number, `Int.max` for digits too many for an `Int` (the
+    /// parser lets up to 2^64 − 1 through; such a body is too large, not of unknown size), nil
+    /// for anything that is not plain digits.
+    static func declaredLength(_ value: String) -> Int? {
+        let digits = value.utf8
+        guard !digits.isEmpty, digits.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return nil }
+        return Int(value) ?? .max
     }
 
     /// `type/subtype` of a Content-Type, lowercased, without parameters or surrounding blanks.

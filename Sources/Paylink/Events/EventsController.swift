@@ -16,7 +16,7 @@ struct EventsController: Sendable {
     /// `GET /v1/links/{id}/events?after=SEQ&limit=N`, oldest first.
     @Sendable func poll(_ request: Request, context: PaylinkRequestContext) async throws -> Response {
         let link = try await visibleLink(context)
-        let query = try ListQuery(request.uri.queryParameters, allowed: ["after", "limit"])
+        let query = try ListQuery(request.uri, allowed: ["after", "limit"])
         let after = try Self.cursor(query.value("after"), param: "after")
         let limit = try query.limit()
         let events = try await store.events(link: link.id, afterSeq: Int(after), limit: limit + 1)
@@ -67,7 +67,7 @@ struct EventsController: Sendable {
     /// Where a stream starts: `Last-Event-ID` (a reconnect), else `?after=`, else the beginning;
     /// with the name of the parameter it came from, for errors.
     static func resumeCursor(_ request: Request) throws -> (cursor: Int64, param: String) {
-        let query = try ListQuery(request.uri.queryParameters, allowed: ["after"])
+        let query = try ListQuery(request.uri, allowed: ["after"])
         if let header = request.headers[.lastEventID] {
             return (try cursor(header.trimmingCharacters(in: CharacterSet.whitespaces), param: "Last-Event-ID"), "Last-Event-ID")
         }

@@ -42,6 +42,13 @@ struct CreateLinkRequest: Sendable, Equatable {
         self.amount = Money(minorUnits: amount, currency: currency)
 
         reference = try Self.text(reader, "reference", required: true, max: Self.referenceMaxLength)!
+        // A reference is matched exactly (filters, the agent reading it out): an invisible
+        // character would make two references look alike, or one look like what it is not.
+        // Free text (description, names) keeps them.
+        // (ASCII has none: the usual reference skips the scan.)
+        if reference.utf8.contains(where: { $0 >= 0x80 }) && reference.unicodeScalars.contains(where: Self.isInvisible) {
+            throw APIError.invalid("reference", "reference must not contain invisible characters (such as zero-width spaces or a byte order mark).")
+        }
         description = try Self.text(reader, "description", required: false, max: Self.descriptionMaxLength)
 
         locale = try reader.string("locale") ?? "en"
@@ -140,6 +147,18 @@ struct CreateLinkRequest: Sendable, Equatable {
         }
     }
 
+    /// Characters that draw nothing in the middle of text: Unicode's default-ignorable code
+    /// points (zero-width spaces, the byte-order mark, soft hyphens, tag characters, Hangul
+    /// fillers…), except those that change what is drawn next to them: the zero-width joiner
+    /// and non-joiner (emoji sequences such as 👨‍👩‍👧, and Arabic, Persian and Indic spelling)
+    /// and the variation selectors (text or emoji style of the character before).
+    static func isInvisible(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x200C, 0x200D, 0xFE00...0xFE0F, 0xE0100...0xE01EF: return false
+        default: return scalar.properties.isDefaultIgnorableCodePoint
+        }
+    }
+
     /// Controls, line and paragraph separators, and the bidirectional embeddings and overrides
     /// (U+202A–202E), which reorder everything after them.
     static func isControl(_ scalar: Unicode.Scalar) -> Bool {
@@ -214,10 +233,13 @@ struct CreateLinkRequest: Sendable, Equatable {
     /// Deliberately loose; the mail server is the real judge. RFC 5321 lengths (254 bytes in
     /// all, 64 before the @), 63 characters per domain label (an internationalised label's limit
     /// is 63 octets of its punycode form, which this approximates without computing it), one @,
-    /// a dotted domain, no spaces.
+    /// a dotted domain, no spaces, nothing invisible (the `customer_email` filter matches
+    /// exactly), and none of RFC 5322's specials outside `@` and `.`: `<a@example.com>` or
+    /// `"a b"@example.com` are display or quoted forms, not the address to send to.
     static func isPlausibleEmail(_ email: String) -> Bool {
         guard email.utf8.count <= 254,
-            !email.unicodeScalars.contains(where: { $0.properties.isWhitespace || isControl($0) })
+            !email.unicodeScalars.contains(where: { $0.properties.isWhitespace || isControl($0) || $0.properties.isDefaultIgnorableCodePoint }),
+            !email.utf8.contains(where: { #"()<>[]:;,\""#.utf8.contains($0) })
         else { return false }
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, (1...64).contains(parts[0].utf8.count) else { return false }

@@ -29,13 +29,13 @@ struct LinksController: Sendable {
 
     @Sendable func get(_ request: Request, context: PaylinkRequestContext) async throws -> Response {
         let agent = try context.requireAgent()
-        _ = try ListQuery(request.uri.queryParameters, allowed: [])
+        _ = try ListQuery(request.uri, allowed: [])
         return try await respond(try await links.link(try Self.linkID(context), for: agent), status: .ok)
     }
 
     @Sendable func list(_ request: Request, context: PaylinkRequestContext) async throws -> Response {
         let agent = try context.requireAgent()
-        let query = try ListQuery(request.uri.queryParameters, allowed: [
+        let query = try ListQuery(request.uri, allowed: [
             "limit", "starting_after", "status", "reference", "customer_email", "customer_phone",
         ])
         var linkQuery = LinkQuery(scope: agent.scope, limit: try query.limit(), now: clock.now())

@@ -37,7 +37,10 @@ struct PaymentPageAPIController: Sendable {
     }
 
     @Sendable func status(_ request: Request, context: PaylinkRequestContext) async throws -> Response {
-        try render(try await payments.link(token: try token(context)))
+        // Like every JSON endpoint: unknown query parameters are refused, not ignored. (The
+        // HTML page itself takes any, such as a campaign's `utm_*`.)
+        _ = try ListQuery(request.uri, allowed: [])
+        return try render(try await payments.link(token: try token(context)))
     }
 
     /// The customer's address for the per-IP velocity rule: the TCP peer, or behind a trusted
