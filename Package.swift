@@ -57,8 +57,10 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                // HTTP parts as HTTPTypes, for the `Expect: 100-continue` channel handler.
+                // HTTP/1 parts and their HTTPTypes form, for the channel handlers (`Expect: 100-continue`,
+                // the HTTP/1 framing guard).
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
                 // Only so `serve` can run the sandbox on its own listener; they talk over HTTP.
                 "SandboxPSP",
             ],

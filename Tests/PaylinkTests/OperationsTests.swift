@@ -195,6 +195,85 @@ struct OperationsTests {
         }
     }
 
+    /// Framing the HTTP/1 parser lets through is refused like a parse error: a 400, and the
+    /// connection closed, so the request behind it on the same connection is never read.
+    @Test func framingTheParserLetsThroughIsRefusedAndClosesTheConnection() async throws {
+        let paylink = try await TestPaylink.make()
+        defer { paylink.cleanUp() }
+        try await paylink.test(.live) { client in
+            let port = try #require(client.port)
+            let body = #"{"amount": 1999, "currency": "GBP", "reference": "smuggled"}"#
+            let chunked = String(body.utf8.count, radix: 16) + "\r\n" + body + "\r\n0\r\n\r\n"
+            let post = "Authorization: Bearer \(paylink.agent)\r\nContent-Type: application/json\r\n"
+            let cases = [
+                "CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n",
+                "GET /healthz HTTP/1.1\r\n\r\n",  // no Host
+                "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+                "POST /v1/links HTTP/1.1\r\nHost: x\r\n\(post)Transfer-Encoding: gzip, chunked\r\n\r\n\(chunked)",
+                "POST /v1/links HTTP/1.1\r\nHost: x\r\n\(post)Transfer-Encoding: identity\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)",
+                "POST /v1/links HTTP/1.0\r\n\(post)Transfer-Encoding: chunked\r\n\r\n\(chunked)",
+            ]
+            for text in cases {
+                let (answer, closed) = try await Self.exchange(text + "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", port: port)
+                #expect(answer.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), "\(text.prefix(40)): \(answer)")
+                #expect(!answer.contains("200 OK") && !answer.contains("201 Created"), "nothing after it was read: \(answer)")
+                #expect(closed, "\(text.prefix(40))")
+            }
+            let list = try await client.send(.get, "/v1/links", key: paylink.agent).jsonObject()
+            #expect((list["data"] as? [Any])?.isEmpty == true, "no link was created")
+            // The same chunked body on HTTP/1.1 is fine.
+            let (created, _) = try await Self.exchange(
+                "POST /v1/links HTTP/1.1\r\nHost: x\r\n\(post)Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n\(chunked)", port: port)
+            #expect(created.hasPrefix("HTTP/1.1 201 Created"), "\(created)")
+        }
+    }
+
+    /// RFC 9112 §9.3: HTTP/1.0 closes after the response unless it asked to keep the connection,
+    /// and then the response says it is kept.
+    @Test func http10ConnectionsCloseUnlessKeptAlive() async throws {
+        let paylink = try await TestPaylink.make()
+        defer { paylink.cleanUp() }
+        try await paylink.test(.live) { client in
+            let port = try #require(client.port)
+            let (plain, closed) = try await Self.exchange("GET /healthz HTTP/1.0\r\n\r\n", port: port)
+            #expect(plain.hasPrefix("HTTP/1.1 200 OK") && plain.hasSuffix(#"{"status":"ok"}"#), "\(plain)")
+            #expect(closed)
+            let (kept, _) = try await Self.exchange(
+                "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /healthz HTTP/1.0\r\n\r\n", port: port)
+            #expect(kept.components(separatedBy: "200 OK").count == 3, "\(kept)")
+            #expect(kept.lowercased().components(separatedBy: "connection: keep-alive").count == 2, "only the first asked: \(kept)")
+            let (closing, closedToo) = try await Self.exchange("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Close\r\n\r\n", port: port)
+            #expect(closing.hasPrefix("HTTP/1.1 200 OK") && closedToo)
+        }
+    }
+
+    /// A Content-Length beyond 2^63 − 1 (the parser takes up to 2^64 − 1) is too large, not unknown.
+    @Test func aContentLengthTooBigForAnIntegerIs413() async throws {
+        let paylink = try await TestPaylink.make()
+        defer { paylink.cleanUp() }
+        try await paylink.test(.live) { client in
+            let (answer, _) = try await Self.exchange(
+                "POST /v1/links HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(paylink.agent)\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: 18446744073709551615\r\nExpect: 100-continue\r\n\r\n{}",
+                port: try #require(client.port), until: { $0.contains("body_too_large") })
+            #expect(!answer.contains("100 Continue"), "\(answer)")
+            #expect(answer.hasPrefix("HTTP/1.1 413"), "\(answer)")
+        }
+    }
+
+    /// Sends `text` on a new connection; returns what came back once the server closed it (or
+    /// `until` holds, or 10 s pass) and whether it was closed.
+    static func exchange(_ text: String, port: Int, until done: (String) -> Bool = { _ in false }) async throws -> (String, Bool) {
+        let received = RawBytes()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(received) } }
+            .connect(host: "127.0.0.1", port: port).get()
+        defer { channel.close(promise: nil) }
+        try await channel.writeAndFlush(ByteBuffer(string: text)).get()
+        let closed = await eventually { !channel.isActive || done(received.text) } && !channel.isActive
+        return (received.text, closed)
+    }
+
     /// Polls `condition` every 50 ms for at most `limit`.
     static func eventually(within limit: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + limit

@@ -130,7 +130,7 @@ public func buildApplication(
 
     let server: HTTPServerBuilder
     let http1 = HTTP1Channel.Configuration(
-        additionalChannelHandlers: [ExpectContinueHandler(maxBodyBytes: configuration.maxBodyBytes)], idleTimeout: TimeAmount(configuration.idleTimeout))
+        additionalChannelHandlers: [HTTP1RequestGuard.Installer(), ExpectContinueHandler(maxBodyBytes: configuration.maxBodyBytes)], idleTimeout: TimeAmount(configuration.idleTimeout))
     var certificate: (chain: String, key: String, developmentCA: String?)?
     if configuration.tlsDisabled {
         logger.warning("TLS is disabled (--no-tls): serve only behind a TLS-terminating proxy")

@@ -32,7 +32,7 @@ final class ExpectContinueHandler: ChannelDuplexHandler, RemovableChannelHandler
         if case .head(let head) = unwrapInboundIn(data) {
             unanswered += 1
             if unanswered == 1, let expect = head.headerFields[.expect], expect.lowercased() == "100-continue",
-                (head.headerFields[.contentLength].flatMap(Int.init) ?? 0) <= maxBodyBytes
+                (head.headerFields[.contentLength].flatMap(RequestBody.declaredLength) ?? 0) <= maxBodyBytes
             {
                 context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
             }
