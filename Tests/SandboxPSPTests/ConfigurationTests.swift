@@ -85,5 +85,14 @@ import Testing
         #expect(text.contains("webhookURLProvider: set") && text.contains("onListening: set") && text.contains("fingerprintKey: (redacted)"))
         #expect(configuration.sendsWebhooks)
         #expect(!SandboxPSPConfiguration().sendsWebhooks)
+        // Random parts hold underscores (base64url): none of them may survive the redaction.
+        configuration.secretKey = "sk_test_4eC39HqLyjWDarjtT1zdp7dc_"
+        configuration.webhookSecret = "whsec_MySecret_Webhook_Value123"
+        configuration.fingerprintKey = nil
+        let underscored = "\(configuration)"
+        for fragment in ["4eC39", "dp7dc", "MySecret", "Webhook", "Value123"] {
+            #expect(!underscored.contains(fragment), "\(fragment) in \(underscored)")
+        }
+        #expect(underscored.contains("secretKey: sk_test_…(redacted)") && underscored.contains("webhookSecret: whsec_…(redacted)"))
     }
 }

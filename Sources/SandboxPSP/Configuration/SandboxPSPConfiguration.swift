@@ -83,9 +83,12 @@ public struct SandboxPSPConfiguration: Sendable, CustomStringConvertible {
             + "onListening: \(onListening == nil ? "nil" : "set"), tls: \(usesTLS))"
     }
 
+    /// Only a well-known prefix survives (`sk_test_…`, `whsec_…`, which say what kind of
+    /// secret it is); nothing of the random part does. (Keeping everything up to the last `_`
+    /// logged most of a secret whose random part holds an underscore, as base64url often does.)
     static func redact(_ secret: String) -> String {
-        guard let underscore = secret.lastIndex(of: "_") else { return "(redacted)" }
-        return String(secret[...underscore]) + "…(redacted)"
+        let kind = ["sk_test_", "sk_live_", "whsec_"].first { secret.hasPrefix($0) } ?? ""
+        return kind + "…(redacted)"
     }
 }
 
