@@ -58,6 +58,13 @@ struct EventStreamTests {
             #expect(data["seq"] as? Int == 4)
             #expect(data["type"] as? String == "link.extended")
             second.disconnect()
+
+            // An empty Last-Event-ID is no id: `?after=` applies, not a replay from the start.
+            let third = SSEClient(url: "\(base)/v1/links/\(id)/events/stream?after=5", key: paylink.agent, lastEventID: "", client: http)
+            #expect(await third.wait { $0.ids == [6] })
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(third.ids == [6])
+            third.disconnect()
         }
     }
 

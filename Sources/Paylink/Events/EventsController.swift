@@ -65,11 +65,13 @@ struct EventsController: Sendable {
     }
 
     /// Where a stream starts: `Last-Event-ID` (a reconnect), else `?after=`, else the beginning;
-    /// with the name of the parameter it came from, for errors.
+    /// with the name of the parameter it came from, for errors. An empty `Last-Event-ID` is no
+    /// id (as in the EventSource standard, where an empty last event id is not sent at all), so
+    /// `?after=` still applies.
     static func resumeCursor(_ request: Request) throws -> (cursor: Int64, param: String) {
         let query = try ListQuery(request.uri, allowed: ["after"])
-        if let header = request.headers[.lastEventID] {
-            return (try cursor(header.trimmingCharacters(in: CharacterSet.whitespaces), param: "Last-Event-ID"), "Last-Event-ID")
+        if let header = request.headers[.lastEventID]?.trimmingCharacters(in: CharacterSet.whitespaces), !header.isEmpty {
+            return (try cursor(header, param: "Last-Event-ID"), "Last-Event-ID")
         }
         return (try cursor(query.value("after"), param: "after"), "after")
     }
