@@ -34,6 +34,25 @@ struct CommonOptions: ParsableArguments {
     func load(_ extra: [String: String] = [:]) async throws -> PaylinkConfiguration {
         try await PaylinkConfiguration.load(flags: flags.merging(extra) { _, new in new })
     }
+
+    /// For commands that read or change what a database holds: refuses, rather than creating
+    /// a new empty one (and a master key) where a mistyped `--data-dir` points.
+    func existing() async throws -> PaylinkRuntime {
+        let configuration = try await load()
+        guard PaylinkRuntime.hasDatabase(configuration) else {
+            throw CommandFailure(
+                "no Paylink database in \(configuration.dataDirectory); check --data-dir (or PAYLINK_DATA_DIR), "
+                    + "or create one with `paylink migrate` or `paylink agents create`")
+        }
+        return try await PaylinkRuntime.open(configuration)
+    }
+}
+
+/// A command that parsed fine but cannot do what it was asked: printed as `Error: …`, exit
+/// status 1, without the usage text (which is for mistakes in the arguments themselves).
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
 
 struct Serve: AsyncParsableCommand {
@@ -133,7 +152,7 @@ struct Agents: AsyncParsableCommand {
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
-            let runtime = try await PaylinkRuntime.open(try await common.load())
+            let runtime = try await common.existing()
             for agent in try await runtime.store.agents() {
                 print("\(agent.id)\t\(agent.role.rawValue)\t\(agent.disabled ? "disabled" : "active")\t\(agent.name)")
             }
@@ -146,10 +165,10 @@ struct Agents: AsyncParsableCommand {
         @Argument(help: "The agent's id (agt_…).") var id: String
 
         func run() async throws {
-            guard let agentID = AgentID(id) else { throw ValidationError("'\(id)' is not an agent id (agt_…)") }
-            let runtime = try await PaylinkRuntime.open(try await common.load())
+            guard let agentID = AgentID(id) else { throw CommandFailure("'\(id)' is not an agent id (agt_…)") }
+            let runtime = try await common.existing()
             guard let agent = try await runtime.store.setAgentDisabled(agentID, disabled: true) else {
-                throw ValidationError("no agent \(id)")
+                throw CommandFailure("no agent \(id)")
             }
             print("Disabled \(agent.id) (\(agent.name)).")
         }
@@ -166,7 +185,7 @@ struct Keys: AsyncParsableCommand {
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
-            let runtime = try await PaylinkRuntime.open(try await common.load())
+            let runtime = try await common.existing()
             let key = try await runtime.keyRing.rotate(now: runtime.clock.now())
             print("Key \(key.id) is now current.")
         }
@@ -177,7 +196,7 @@ struct Keys: AsyncParsableCommand {
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
-            let runtime = try await PaylinkRuntime.open(try await common.load())
+            let runtime = try await common.existing()
             for key in try await runtime.keyRing.list() {
                 print("\(key.id)\t\(key.status.rawValue)\tcreated \(key.createdAt.formatted(.iso8601))")
             }
@@ -190,16 +209,16 @@ struct Keys: AsyncParsableCommand {
         @Argument(help: "The key id from `keys list`.") var id: Int
 
         func run() async throws {
-            let runtime = try await PaylinkRuntime.open(try await common.load())
+            let runtime = try await common.existing()
             do {
                 let key = try await runtime.keyRing.retire(id: id, now: runtime.clock.now())
                 print("Key \(key.id) is retired.")
             } catch SigningKeyRing.Failure.retiringCurrentKey {
-                throw ValidationError("key \(id) is the current key; run `paylink keys rotate` first")
+                throw CommandFailure("key \(id) is the current key; run `paylink keys rotate` first")
             } catch SigningKeyRing.Failure.unknownKey {
-                throw ValidationError("no signing key \(id)")
+                throw CommandFailure("no signing key \(id)")
             } catch SigningKeyRing.Failure.recentlyCurrent {
-                throw ValidationError(
+                throw CommandFailure(
                     "key \(id) was current until moments ago, and running servers may still be signing new links with it "
                         + "(they reload keys every 2 seconds); retry in \(Int(SigningKeyRing.retireGrace)) seconds")
             }

@@ -18,6 +18,18 @@ struct ConfigurationTests {
         }
     }
 
+    /// `PAYLINK_MAX_AMOUNT=` (a compose file's placeholder) is unset: the file's value stands.
+    @Test func anEmptyVariableIsUnset() async throws {
+        try await withFile(#"{"port": 9001, "maxAmount": 500}"#) { file in
+            let configuration = try await PaylinkConfiguration.load(
+                flags: [:], environment: ["PAYLINK_CONFIG": file, "PAYLINK_PORT": "", "PAYLINK_MAX_AMOUNT": "", "PAYLINK_DATABASE_URL": ""])
+            #expect(configuration.port == 9001)
+            #expect(configuration.maxAmount == 500)
+        }
+        let defaults = try await PaylinkConfiguration.load(flags: [:], environment: ["PAYLINK_CONFIG": "", "PAYLINK_PORT": ""])
+        #expect(defaults.port == 8443)
+    }
+
     static let refusedFiles: [(String, String)] = [
         (#"{"Port": 9443}"#, "unknown setting 'Port'"),
         (#"{"paylink": {"port": 9443}}"#, "unknown setting 'paylink'"),
@@ -29,6 +41,7 @@ struct ConfigurationTests {
         (#"{"logLevel": ["info"]}"#, "logLevel"),
         (#"[{"port": 9443}]"#, "not a JSON object"),
         ("port = 9443", "not a JSON object"),
+        (#"{"port": 9001, "port": 9002}"#, "appears twice"),
     ]
 
     @Test(arguments: refusedFiles) func filesThatCannotBeRightAreRefused(_ text: String, _ message: String) async throws {
@@ -88,6 +101,29 @@ struct ConfigurationTests {
         configuration.dataDirectory = file.appendingPathComponent("data").path
         let error = #expect(throws: ConfigurationError.self) { _ = try PaylinkRuntime.make(configuration) }
         #expect(error?.description.contains("Not a directory") == true, "\(error?.description ?? "")")
+        let certificates = #expect(throws: ConfigurationError.self) { _ = try DevelopmentCertificates.generate(in: file.path) }
+        #expect(certificates?.description.contains("certificatesDir \(file.path) cannot be used: File exists") == true,
+            "\(certificates?.description ?? "")")
+    }
+
+    /// Commands that list or change what is there refuse a folder with no database (a typo)
+    /// instead of creating one; a new database is its owner's alone.
+    @Test func aNewDatabaseIsTheOwnersAloneAndItsAbsenceIsSeen() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("paylink-mode-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var configuration = PaylinkConfiguration()
+        configuration.dataDirectory = directory.path
+        #expect(!PaylinkRuntime.hasDatabase(configuration))
+        #expect(!FileManager.default.fileExists(atPath: directory.path), "asking creates nothing")
+        let previous = umask(0o022)
+        defer { umask(previous) }
+        let runtime = try await PaylinkRuntime.open(configuration)
+        defer { runtime.close() }
+        #expect(PaylinkRuntime.hasDatabase(configuration))
+        for suffix in ["", "-wal", "-shm"] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: PaylinkRuntime.sqlitePath(configuration) + suffix)
+            #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600, "paylink.sqlite\(suffix)")
+        }
     }
 
     @Test func unknownPaylinkVariablesAreNamed() {
@@ -103,6 +139,19 @@ struct ConfigurationTests {
             "PAYLINK_DATABASE_TIMEOUT_SECONDS", "PAYLINK_MASTER_KEY", "PAYLINK_DATA_DIR", "PAYLINK_PROGRESS_REPORTS_PER_MINUTE",
         ]
         #expect(PaylinkConfiguration.unknownEnvironmentVariables(Dictionary(uniqueKeysWithValues: documented.map { ($0, "x") })).isEmpty)
+    }
+
+    /// A certificate and a key that are each fine but not a pair stop start-up naming both settings.
+    @Test func aKeyThatIsNotTheCertificatesIsNamed() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("paylink-pairs-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: base) }
+        let one = try DevelopmentCertificates.generate(in: base.appendingPathComponent("one").path)
+        let two = try DevelopmentCertificates.generate(in: base.appendingPathComponent("two").path)
+        _ = try TLSSetup.serverConfiguration(certificateChain: one.certificateChain, privateKey: one.privateKey)
+        let error = #expect(throws: ConfigurationError.self) {
+            _ = try TLSSetup.serverConfiguration(certificateChain: one.certificateChain, privateKey: two.privateKey)
+        }
+        #expect(error?.description.contains("tlsKey") == true && error?.description.contains("tlsCert") == true, "\(String(describing: error))")
     }
 
     private func withFile(_ text: String, _ body: (String) async throws -> Void) async throws {

@@ -34,10 +34,7 @@ public struct PaylinkRuntime: Sendable {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
-            // Foundation on Linux words this "error 512"; the POSIX error underneath says why.
-            let underlying = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? any Error).map { $0 as NSError }
-            let reason = underlying.flatMap { $0.domain == NSPOSIXErrorDomain ? String(cString: strerror(Int32($0.code))) : nil }
-            throw ConfigurationError.invalid("dataDir \(configuration.dataDirectory) cannot be used: \(reason ?? error.localizedDescription)")
+            throw ConfigurationError.unusableDirectory("dataDir", configuration.dataDirectory, error)
         }
         let dataKey = try configuration.masterKey.map(DataKey.init(base64:)) ?? DataKey.loadOrCreate(in: directory)
         let metrics = PaylinkMetrics()
@@ -51,9 +48,7 @@ public struct PaylinkRuntime: Sendable {
             store = postgres
             services = [postgres, PostgresEventListener(store: postgres, doorbell: doorbell, logger: logger)]
         } else {
-            let sqlite = try SQLiteStore(
-                path: directory.appendingPathComponent("paylink.sqlite").path, synchronous: configuration.sqliteSynchronous,
-                doorbell: doorbell)
+            let sqlite = try SQLiteStore(path: sqlitePath(configuration), synchronous: configuration.sqliteSynchronous, doorbell: doorbell)
             store = sqlite
             services = [SQLiteCheckpointer(store: sqlite, logger: logger)]
         }
@@ -61,6 +56,18 @@ public struct PaylinkRuntime: Sendable {
             configuration: configuration, store: store, keyRing: SigningKeyRing(store: store, dataKey: dataKey), dataKey: dataKey,
             doorbell: doorbell,
             metrics: metrics, clock: clock, services: services, backgroundTask: nil)
+    }
+
+    /// Where the embedded store keeps its database (when no `databaseURL` is set).
+    public static func sqlitePath(_ configuration: PaylinkConfiguration) -> String {
+        URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("paylink.sqlite").path
+    }
+
+    /// Whether there is a database to work on: always with PostgreSQL (the server says), with
+    /// SQLite when the data directory holds one. Commands that only read or change what is
+    /// there ask first, so a mistyped `--data-dir` is an error, not a new empty database.
+    public static func hasDatabase(_ configuration: PaylinkConfiguration) -> Bool {
+        configuration.databaseURL != nil || FileManager.default.fileExists(atPath: sqlitePath(configuration))
     }
 
     /// Applies migrations and makes sure a link-signing key exists. Needs `services` running.

@@ -239,6 +239,9 @@ public struct PaylinkConfiguration: Sendable {
     public static func load(flags: [String: String], environment: [String: String] = ProcessInfo.processInfo.environment)
         async throws -> PaylinkConfiguration
     {
+        // An empty variable is an unset one (`PAYLINK_PORT=` in a compose file or an `env`
+        // line): it must neither hide the file's value nor count as a value of its own.
+        let environment = environment.filter { !$0.value.isEmpty }
         var providers: [any ConfigProvider] = [
             InMemoryProvider(
                 name: "flags",
@@ -287,6 +290,11 @@ public struct PaylinkConfiguration: Sendable {
         }
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw ConfigurationError.invalid("the configuration file \(path) is not a JSON object")
+        }
+        // Foundation keeps the last of two equal keys; the API's parser refuses them, as here:
+        // `{"port": 9443, "port": 8443}` has no one meaning.
+        do { _ = try JSONParser.parseObject(data) } catch {
+            throw ConfigurationError.invalid("the configuration file \(path) is not valid: \(error.message)")
         }
         let known = Set(settings.map(\.key))
         for (key, value) in object.sorted(by: { $0.key < $1.key }) {
@@ -337,5 +345,17 @@ public enum ConfigurationError: Error, CustomStringConvertible {
         switch self {
         case .invalid(let message): message
         }
+    }
+
+    /// A folder setting (`dataDir`, `certificatesDir`) that cannot be created or written, with
+    /// the operating system's reason: Foundation on Linux words it "error 512" or a Cocoa
+    /// error dump; the POSIX error underneath says why ("File exists", "Permission denied").
+    static func unusableDirectory(_ setting: String, _ path: String, _ error: any Error) -> ConfigurationError {
+        let nsError = error as NSError
+        let posix = [nsError, (nsError.userInfo[NSUnderlyingErrorKey] as? any Error).map { $0 as NSError }]
+            .compactMap { $0 }.first { $0.domain == NSPOSIXErrorDomain }
+        let reason = posix.map { String(cString: strerror(Int32($0.code))) }
+            ?? (nsError.code == NSFileWriteFileExistsError ? "a file, not a folder, is in the way" : nsError.localizedDescription)
+        return .invalid("\(setting) \(path) cannot be used: \(reason)")
     }
 }

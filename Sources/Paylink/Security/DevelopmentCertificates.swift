@@ -42,7 +42,9 @@ public enum DevelopmentCertificates {
     @discardableResult
     public static func generate(in directory: String, now: Date = Date()) throws -> Paths {
         let base = URL(fileURLWithPath: directory)
-        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+        do { try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true) } catch {
+            throw ConfigurationError.unusableDirectory("certificatesDir", directory, error)
+        }
         let notBefore = now.addingTimeInterval(-300)
 
         let caKey = P256.Signing.PrivateKey()

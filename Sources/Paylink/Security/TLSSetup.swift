@@ -23,6 +23,12 @@ enum TLSSetup {
         // A client that drops the connection without close_notify (a phone going offline, curl
         // at exit) must not hold a graceful shutdown for NIOSSL's default 5 s.
         configuration.shutdownTimeout = .seconds(1)
+        // Built once here so a key that is not the certificate's stops start-up with the
+        // settings named, instead of as a bare `failedToLoadPrivateKey` from the server.
+        do { _ = try NIOSSLContext(configuration: configuration) } catch {
+            throw ConfigurationError.invalid(
+                "tlsKey: the private key in \(privateKey) does not belong to the certificate in tlsCert \(certificateChain) (\(error))")
+        }
         return configuration
     }
 }

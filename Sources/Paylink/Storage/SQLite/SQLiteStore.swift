@@ -17,6 +17,11 @@ public final class SQLiteStore: PaylinkStore {
 
     /// Opens (creating if needed) the database at `path`. Readers never block the writer.
     public init(path: String, synchronous: Synchronous = .full, doorbell: EventDoorbell? = nil) throws {
+        // The database holds key digests, sealed secrets and customers' contact details: a new
+        // one is readable by its owner only, whatever the umask or the folder's mode. SQLite
+        // gives its -wal and -shm files the database's mode.
+        let created = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if created >= 0 { close(created) }
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
         // The CLI (`agents create`, `keys rotate`) writes while `serve` runs: wait, don't fail.
