@@ -44,6 +44,11 @@ struct CommonOptions: ParsableArguments {
                 "no Paylink database in \(configuration.dataDirectory); check --data-dir (or PAYLINK_DATA_DIR), "
                     + "or create one with `paylink migrate` or `paylink agents create`")
         }
+        guard PaylinkRuntime.hasMasterKey(configuration) else {
+            throw CommandFailure(
+                "no master key: \(configuration.dataDirectory)/master.key is missing and PAYLINK_MASTER_KEY is not set; "
+                    + "the database's sealed secrets need the key it was created with")
+        }
         return try await PaylinkRuntime.open(configuration)
     }
 }
@@ -164,8 +169,12 @@ struct Agents: AsyncParsableCommand {
         @OptionGroup var common: CommonOptions
         @Argument(help: "The agent's id (agt_…).") var id: String
 
+        func validate() throws {
+            if AgentID(id) == nil { throw ValidationError("'\(id)' is not an agent id (agt_…)") }
+        }
+
         func run() async throws {
-            guard let agentID = AgentID(id) else { throw CommandFailure("'\(id)' is not an agent id (agt_…)") }
+            let agentID = AgentID(id)!
             let runtime = try await common.existing()
             guard let agent = try await runtime.store.setAgentDisabled(agentID, disabled: true) else {
                 throw CommandFailure("no agent \(id)")

@@ -534,6 +534,10 @@ struct BadInputTests {
         list("limit=%205", "parameter_invalid_integer", "limit"),
         list("reference=%zz", "parameter_invalid", "reference"), list("reference=A%", "parameter_invalid", "reference"),
         list("reference=%FF", "parameter_invalid", "reference"), list("=x", "parameter_unknown", ""),
+        list("bogus=%zz", "parameter_unknown", "bogus"), list("b%6Fgus=1", "parameter_unknown", "bogus"),
+        // A + is a space: a phone or email filter with one was sent unencoded, and is told so.
+        list("customer_phone=+447700900123", "parameter_invalid", "customer_phone"),
+        list("customer_email=ada+tag@example.com", "parameter_invalid", "customer_email"),
         list("starting_after=lnk_x", "resource_missing", "starting_after"),
         list("starting_after=evt_000000000000000000000000", "resource_missing", "starting_after"),
         BadRequest(name: "events limit=0", method: .get, path: "/v1/links/{link}/events?limit=0",

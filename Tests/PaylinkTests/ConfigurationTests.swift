@@ -28,6 +28,9 @@ struct ConfigurationTests {
         }
         let defaults = try await PaylinkConfiguration.load(flags: [:], environment: ["PAYLINK_CONFIG": "", "PAYLINK_PORT": ""])
         #expect(defaults.port == 8443)
+        // So is an empty flag: it does not hide the variable.
+        let flagged = try await PaylinkConfiguration.load(flags: ["dataDir": ""], environment: ["PAYLINK_DATA_DIR": "/tmp/x"])
+        #expect(flagged.dataDirectory == "/tmp/x")
     }
 
     static let refusedFiles: [(String, String)] = [
@@ -115,8 +118,6 @@ struct ConfigurationTests {
         configuration.dataDirectory = directory.path
         #expect(!PaylinkRuntime.hasDatabase(configuration))
         #expect(!FileManager.default.fileExists(atPath: directory.path), "asking creates nothing")
-        let previous = umask(0o022)
-        defer { umask(previous) }
         let runtime = try await PaylinkRuntime.open(configuration)
         defer { runtime.close() }
         #expect(PaylinkRuntime.hasDatabase(configuration))
@@ -124,6 +125,17 @@ struct ConfigurationTests {
             let attributes = try FileManager.default.attributesOfItem(atPath: PaylinkRuntime.sqlitePath(configuration) + suffix)
             #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600, "paylink.sqlite\(suffix)")
         }
+        // One others could read (made before the rule, or copied in) is made private on opening.
+        let path = PaylinkRuntime.sqlitePath(configuration)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
+        _ = try SQLiteStore(path: path)
+        #expect((try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        #expect(PaylinkRuntime.hasMasterKey(configuration))
+        var elsewhere = configuration
+        elsewhere.dataDirectory = directory.appendingPathComponent("other").path
+        #expect(!PaylinkRuntime.hasMasterKey(elsewhere))
+        elsewhere.masterKey = "AAAA"
+        #expect(PaylinkRuntime.hasMasterKey(elsewhere))
     }
 
     @Test func unknownPaylinkVariablesAreNamed() {

@@ -210,7 +210,7 @@ struct OperationsTests {
                 "GET /healthz HTTP/1.1\r\n\r\n",  // no Host
                 "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
                 "POST /v1/links HTTP/1.1\r\nHost: x\r\n\(post)Transfer-Encoding: gzip, chunked\r\n\r\n\(chunked)",
-                "POST /v1/links HTTP/1.1\r\nHost: x\r\n\(post)Transfer-Encoding: identity\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)",
+                "POST /v1/links HTTP/1.1\r\nHost: x\r\n\(post)Transfer-Encoding: gzip\r\n\r\n\(body)",
                 "POST /v1/links HTTP/1.0\r\n\(post)Transfer-Encoding: chunked\r\n\r\n\(chunked)",
             ]
             for text in cases {
@@ -228,22 +228,37 @@ struct OperationsTests {
         }
     }
 
-    /// RFC 9112 §9.3: HTTP/1.0 closes after the response unless it asked to keep the connection,
-    /// and then the response says it is kept.
-    @Test func http10ConnectionsCloseUnlessKeptAlive() async throws {
+    /// RFC 9112 §9: HTTP/1.0 is answered in HTTP/1.0 and closed (so a response without a length,
+    /// an event stream, is delimited by the close, not chunked); so is an `Upgrade` request, after
+    /// which the parser reads nothing more; a response that closes says so.
+    @Test func http10AndUpgradeRequestsAreAnsweredThenClosed() async throws {
         let paylink = try await TestPaylink.make()
         defer { paylink.cleanUp() }
         try await paylink.test(.live) { client in
             let port = try #require(client.port)
-            let (plain, closed) = try await Self.exchange("GET /healthz HTTP/1.0\r\n\r\n", port: port)
-            #expect(plain.hasPrefix("HTTP/1.1 200 OK") && plain.hasSuffix(#"{"status":"ok"}"#), "\(plain)")
-            #expect(closed)
-            let (kept, _) = try await Self.exchange(
-                "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /healthz HTTP/1.0\r\n\r\n", port: port)
-            #expect(kept.components(separatedBy: "200 OK").count == 3, "\(kept)")
-            #expect(kept.lowercased().components(separatedBy: "connection: keep-alive").count == 2, "only the first asked: \(kept)")
+            for text in ["GET /healthz HTTP/1.0\r\n\r\n", "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"] {
+                let (answer, closed) = try await Self.exchange(text + "GET /healthz HTTP/1.0\r\n\r\n", port: port)
+                #expect(answer.hasPrefix("HTTP/1.0 200 OK") && answer.hasSuffix(#"{"status":"ok"}"#), "\(answer)")
+                #expect(answer.components(separatedBy: "200 OK").count == 2, "one answer, then the close: \(answer)")
+                #expect(answer.lowercased().contains("connection: close") && closed)
+            }
+            let (stream, _) = try await Self.exchange(
+                "GET /v1/events/stream HTTP/1.0\r\nAuthorization: Bearer \(paylink.agent)\r\n\r\n", port: port,
+                until: { $0.contains("retry:") })
+            #expect(stream.hasPrefix("HTTP/1.0 200 OK") && !stream.lowercased().contains("transfer-encoding"), "\(stream)")
+            #expect(stream.contains("\r\n\r\nretry:"), "the stream's bytes come unframed: \(stream)")
+            let upgrade = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                + "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"
+            let (upgraded, upgradeClosed) = try await Self.exchange(upgrade, port: port)
+            #expect(upgraded.hasPrefix("HTTP/1.1 200 OK") && upgraded.lowercased().contains("connection: close"), "\(upgraded)")
+            #expect(upgradeClosed, "closed at once, not after the idle timeout")
             let (closing, closedToo) = try await Self.exchange("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Close\r\n\r\n", port: port)
             #expect(closing.hasPrefix("HTTP/1.1 200 OK") && closedToo)
+            // HTTP/1.1 keeps the connection: two answers, and it stays open.
+            let (kept, keptClosed) = try await Self.exchange(
+                "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", port: port,
+                until: { $0.components(separatedBy: "200 OK").count == 3 })
+            #expect(kept.components(separatedBy: "200 OK").count == 3 && !keptClosed && !kept.lowercased().contains("connection: close"))
         }
     }
 

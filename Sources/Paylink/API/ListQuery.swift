@@ -16,14 +16,12 @@ struct ListQuery {
         guard let query = uri.query, !query.isEmpty else { return }
         for pair in query.utf8.split(separator: UInt8(ascii: "&")) {
             let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
-            guard let name = Self.formDecoded(parts[0]), let value = Self.formDecoded(parts.count > 1 ? parts[1] : parts[0][parts[0].endIndex...])
-            else {
-                throw APIError.invalid(
-                    String(decoding: parts[0], as: UTF8.self),
-                    "The query string must be percent-encoded UTF-8 (a % followed by two hex digits).")
-            }
-            if name.isEmpty && value.isEmpty { continue }  // a lone `=`
+            let badEncoding = "The query string must be percent-encoded UTF-8 (a % followed by two hex digits)."
+            guard let name = Self.formDecoded(parts[0]) else { throw APIError.invalid(String(decoding: parts[0], as: UTF8.self), badEncoding) }
+            let encodedValue = parts.count > 1 ? parts[1] : parts[0][parts[0].endIndex...]
+            if name.isEmpty && encodedValue.isEmpty { continue }  // a lone `=`
             guard allowed.contains(name) else { throw APIError.unknown(name) }
+            guard let value = Self.formDecoded(encodedValue) else { throw APIError.invalid(name, badEncoding) }
             guard values[name] == nil else { throw APIError.invalid(name, "\(name) may be given only once.") }
             values[name] = value
         }
@@ -73,6 +71,17 @@ struct ListQuery {
         guard let text = value(name) else { return nil }
         guard !text.unicodeScalars.contains(where: CreateLinkRequest.isControl) else {
             throw APIError.invalid(name, "\(name) must not contain control characters.")
+        }
+        return text
+    }
+
+    /// A text filter for a field that never holds a space (an email, an E.164 phone): a space
+    /// here is almost surely a `+` sent unencoded (`+44…`, `ada+tag@…`), which form encoding
+    /// reads as a space. Answered with how to send it, rather than with an empty list.
+    func spaceless(_ name: String) throws(APIError) -> String? {
+        guard let text = try text(name) else { return nil }
+        guard !text.contains(" ") else {
+            throw APIError.invalid(name, "\(name) holds no spaces; in a query string + means a space, so send a plus as %2B.")
         }
         return text
     }

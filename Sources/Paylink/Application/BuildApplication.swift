@@ -70,6 +70,13 @@ public struct PaylinkRuntime: Sendable {
         configuration.databaseURL != nil || FileManager.default.fileExists(atPath: sqlitePath(configuration))
     }
 
+    /// Whether the key that unseals the database's secrets is there (`PAYLINK_MASTER_KEY` or
+    /// `DATA_DIR/master.key`); commands working on an existing database must not make a new one.
+    public static func hasMasterKey(_ configuration: PaylinkConfiguration) -> Bool {
+        configuration.masterKey != nil
+            || FileManager.default.fileExists(atPath: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("master.key").path)
+    }
+
     /// Applies migrations and makes sure a link-signing key exists. Needs `services` running.
     public func prepare() async throws {
         try await store.migrate()

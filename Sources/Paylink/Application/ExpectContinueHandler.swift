@@ -9,9 +9,9 @@ import NIOHTTPTypes
 /// Sent only when no earlier response on the connection is still being written: an interim
 /// response in the middle of another would corrupt it. A pipelining client that also asks
 /// for 100-continue (none known) then simply waits for its timeout, as before. Anything
-/// else in `Expect` is left to the handlers (the request is answered as usual). It cannot see
-/// the HTTP version after the codec, so an HTTP/1.0 client that sends the header (which
-/// RFC 9110 says it must not) gets a 100 it will ignore.
+/// else in `Expect` is left to the handlers (the request is answered as usual). HTTP/1.0
+/// requests never reach it with an `Expect`: `HTTP1RequestGuard` drops the header, as RFC 9110
+/// says a server must ignore it from a 1.0 client.
 final class ExpectContinueHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart

@@ -14,22 +14,27 @@ import NIOHTTPTypesHTTP1
 /// - `Transfer-Encoding` in an HTTP/1.0 request (RFC 9112 §6.1: the framing is faulty), or
 ///   naming any coding but `chunked` alone: we decode no other, and must not read gzip as JSON.
 ///
-/// And the rules of persistence (RFC 9112 §9.3): an HTTP/1.0 request without `Connection:
-/// keep-alive` (or an HTTP/1.1 one with `close` in a list) is handed on with `Connection:
-/// close`, the one form Hummingbird checks, so the connection closes after its response; an
-/// HTTP/1.0 request that asks to keep it gets `Connection: keep-alive` on its response, without
-/// which an HTTP/1.0 client takes the connection as closing.
+/// And the rules of persistence (RFC 9112 §9): the connection closes after the response, which
+/// then says `Connection: close`, when the request asks for that (`close` in a list included),
+/// for every HTTP/1.0 request, and for an `Upgrade` request (after its head the parser reads
+/// nothing more, so a next request would wait for the idle timeout). HTTP/1.0 requests are
+/// answered in HTTP/1.0, so a response without a length (an event stream) is delimited by
+/// the close rather than chunked, which a 1.0 client cannot read; and their `Expect` is dropped
+/// (RFC 9110 §10.1.1: a 100-continue from a 1.0 client must be ignored). Keeping HTTP/1.0
+/// connections alive is optional for a server, and no client of this API needs it.
 final class HTTP1RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
+    /// How a request handed on is to be answered.
+    private enum Answer { case asIs, closing, closingInHTTP10 }
+
     /// Set once a request is refused: everything after it on the connection is dropped.
     private var refused = false
-    /// For each request handed on and not yet answered, in order: whether its response must
-    /// say `Connection: keep-alive`.
-    private var keepAliveHeader: CircularBuffer<Bool> = []
+    /// For each request handed on and not yet answered, in order.
+    private var answers: CircularBuffer<Answer> = []
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !refused else { return }
@@ -42,26 +47,31 @@ final class HTTP1RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireErrorCaught(problem)
             return
         }
-        let keepAlive = head.isKeepAlive
-        keepAliveHeader.append(keepAlive && head.version == .http1_0)
-        if !keepAlive && head.headers["connection"] != ["close"] {
-            head.headers.replaceOrAdd(name: "connection", value: "close")
-            context.fireChannelRead(wrapInboundOut(.head(head)))
+        let http10 = head.version.major == 1 && head.version.minor == 0
+        let upgrading = head.headers.contains(name: "upgrade")
+            && head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
+        let answer: Answer = http10 ? .closingInHTTP10 : (upgrading || !head.isKeepAlive) ? .closing : .asIs
+        answers.append(answer)
+        if answer == .asIs {
+            context.fireChannelRead(data)
             return
         }
-        context.fireChannelRead(data)
+        // `Connection: close` exactly is what Hummingbird checks to end the connection.
+        head.headers.replaceOrAdd(name: "connection", value: "close")
+        if http10 { head.headers.remove(name: "expect") }
+        context.fireChannelRead(wrapInboundOut(.head(head)))
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         // A final response's head (not a `100 Continue`) answers the oldest request.
-        if case .head(var head) = unwrapOutboundIn(data), head.status.code >= 200, let needed = keepAliveHeader.popFirst() {
-            if needed && !head.headers.contains(name: "connection") {
-                head.headers.add(name: "Connection", value: "keep-alive")
-                context.write(wrapOutboundOut(.head(head)), promise: promise)
-                return
-            }
+        guard case .head(var head) = unwrapOutboundIn(data), head.status.code >= 200, let answer = answers.popFirst(), answer != .asIs
+        else {
+            context.write(data, promise: promise)
+            return
         }
-        context.write(data, promise: promise)
+        head.headers.replaceOrAdd(name: "Connection", value: "close")
+        if answer == .closingInHTTP10 { head.version = .http1_0 }
+        context.write(wrapOutboundOut(.head(head)), promise: promise)
     }
 
     /// Why `head` must be refused, as the parser error Hummingbird answers with 400; nil if it is fine.

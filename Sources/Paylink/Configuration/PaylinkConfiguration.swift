@@ -242,6 +242,8 @@ public struct PaylinkConfiguration: Sendable {
         // An empty variable is an unset one (`PAYLINK_PORT=` in a compose file or an `env`
         // line): it must neither hide the file's value nor count as a value of its own.
         let environment = environment.filter { !$0.value.isEmpty }
+        // The same for a flag given an empty value (`--data-dir ""`, a script's unset variable).
+        let flags = flags.filter { !$0.value.isEmpty }
         var providers: [any ConfigProvider] = [
             InMemoryProvider(
                 name: "flags",

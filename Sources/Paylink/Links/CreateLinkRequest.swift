@@ -151,10 +151,12 @@ struct CreateLinkRequest: Sendable, Equatable {
     /// points (zero-width spaces, the byte-order mark, soft hyphens, tag characters, Hangul
     /// fillers…), except those that change what is drawn next to them: the zero-width joiner
     /// and non-joiner (emoji sequences such as 👨‍👩‍👧, and Arabic, Persian and Indic spelling)
-    /// and the variation selectors (text or emoji style of the character before).
+    /// and the variation selectors (text or emoji style of the character before; Mongolian
+    /// letter forms). Tag characters stay refused, so the subdivision flags they spell (🏴 with
+    /// tags, England, Scotland, Wales) cannot be in a reference.
     static func isInvisible(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
-        case 0x200C, 0x200D, 0xFE00...0xFE0F, 0xE0100...0xE01EF: return false
+        case 0x200C, 0x200D, 0xFE00...0xFE0F, 0xE0100...0xE01EF, 0x180B...0x180D, 0x180F: return false
         default: return scalar.properties.isDefaultIgnorableCodePoint
         }
     }

@@ -53,8 +53,8 @@ struct LinksController: Sendable {
             linkQuery.status = parsed
         }
         linkQuery.reference = try query.text("reference")
-        linkQuery.customerEmail = try query.text("customer_email")
-        linkQuery.customerPhone = try query.text("customer_phone")
+        linkQuery.customerEmail = try query.spaceless("customer_email")
+        linkQuery.customerPhone = try query.spaceless("customer_phone")
         let (page, hasMore) = try await store.links(linkQuery)
         let renderer = try await links.renderer(now: linkQuery.now)
         return Self.json(try renderer.renderList(page, hasMore: hasMore), status: .ok)

@@ -27,7 +27,8 @@ enum TLSSetup {
         // settings named, instead of as a bare `failedToLoadPrivateKey` from the server.
         do { _ = try NIOSSLContext(configuration: configuration) } catch {
             throw ConfigurationError.invalid(
-                "tlsKey: the private key in \(privateKey) does not belong to the certificate in tlsCert \(certificateChain) (\(error))")
+                "tlsKey: the private key in \(privateKey) does not belong to the first certificate in tlsCert \(certificateChain) "
+                    + "(the chain must start with the server's own certificate, then intermediates) (\(error))")
         }
         return configuration
     }

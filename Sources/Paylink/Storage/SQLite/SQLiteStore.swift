@@ -17,11 +17,19 @@ public final class SQLiteStore: PaylinkStore {
 
     /// Opens (creating if needed) the database at `path`. Readers never block the writer.
     public init(path: String, synchronous: Synchronous = .full, doorbell: EventDoorbell? = nil) throws {
-        // The database holds key digests, sealed secrets and customers' contact details: a new
-        // one is readable by its owner only, whatever the umask or the folder's mode. SQLite
-        // gives its -wal and -shm files the database's mode.
+        // The database holds key digests, sealed secrets and customers' contact details: it is
+        // readable by its owner only, whatever the umask or the folder's mode. SQLite gives its
+        // -wal and -shm files the database's mode.
         let created = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        if created >= 0 { close(created) }
+        if created >= 0 {
+            close(created)
+        } else {
+            // One made before this rule (or copied in) others may read is made private too.
+            for file in [path, path + "-wal", path + "-shm"] {
+                var status = stat()
+                if stat(file, &status) == 0 && status.st_mode & 0o077 != 0 { chmod(file, 0o600) }
+            }
+        }
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
         // The CLI (`agents create`, `keys rotate`) writes while `serve` runs: wait, don't fail.
