@@ -161,6 +161,21 @@ struct BadInputTests {
             .badRequest, "parameter_invalid", "reference"),
         .create("reference with a tag character", #"{"amount": 1999, "currency": "GBP", "reference": "A1\udb40\udc41"}"#,
             .badRequest, "parameter_invalid", "reference"),
+        // A card number typed by an agent would be stored and put in link.created: refused, wherever it is.
+        .create("reference that is a card number", #"{"amount": 1999, "currency": "GBP", "reference": "4929135786420756"}"#,
+            .badRequest, "card_number_not_allowed", "reference"),
+        .create("description holding a spaced card number", body(#""description": "card 4929 1357 8642 0756 exp 12/30""#),
+            .badRequest, "card_number_not_allowed", "description"),
+        .create("customer name holding a hyphenated card number", body(#""customer": {"name": "Ada 4929-1357-8642-0756"}"#),
+            .badRequest, "card_number_not_allowed", "customer[name]"),
+        .create("metadata value that is a card number", body(#""metadata": {"note": "378282246310005"}"#),
+            .badRequest, "card_number_not_allowed", "metadata[note]"),
+        .create("metadata key that is a card number", body(#""metadata": {"4929135786420756": "x"}"#),
+            .badRequest, "card_number_not_allowed", "metadata"),
+        .create("conversation id that is a card number", body(#""conversation": {"channel": "sms", "id": "5555555555554444"}"#),
+            .badRequest, "card_number_not_allowed", "conversation[id]"),
+        .create("email whose local part is a card number", body(#""customer": {"email": "4929135786420756@example.com"}"#),
+            .badRequest, "card_number_not_allowed", "customer[email]"),
         // Nothing visible is blank.
         .create("zero-width spaces only", #"{"amount": 1999, "currency": "GBP", "reference": "\u200b\u200b"}"#, .badRequest, "parameter_invalid_string_empty", "reference"),
         .create("byte order mark only", #"{"amount": 1999, "currency": "GBP", "reference": "\ufeff"}"#, .badRequest, "parameter_invalid_string_empty", "reference"),
@@ -276,6 +291,9 @@ struct BadInputTests {
                 #"{"amount": 5, "currency": "GBP", "reference": "\#(String(repeating: "👨‍👩‍👧‍👦", count: 9))"}"#,
                 Self.body(#""description": "\#(String(repeating: "日", count: 500))""#),
                 Self.body(#""metadata": {"\#(String(repeating: "ü", count: 40))": "note\nwith a newline"}"#),
+                // Card-shaped but failing the Luhn check, or too short: not card numbers.
+                #"{"amount": 5, "currency": "GBP", "reference": "4929135786420757"}"#,
+                Self.body(#""description": "call 020 7946 0958 ref 123456789012""#),
             ]
             for body in accepted {
                 let response = try await client.send(.post, "/v1/links", key: paylink.agent, json: body)
@@ -848,6 +866,8 @@ extension BadInputTests {
             try await world.checkUnchanged(client, sourceLocation: sourceLocation) {
                 let response = try await withinTimeLimit { try await send(world, client) }
                 expectRefusal(response, status, code, param: param, name, sourceLocation: sourceLocation)
+                // An error never repeats a card number it was sent (PCI DSS 3.4.1).
+                #expect(!CardNumberRedaction.containsCardNumber(response.text), "\(name): \(response.text)", sourceLocation: sourceLocation)
             }
         }
 

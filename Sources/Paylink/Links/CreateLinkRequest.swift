@@ -66,6 +66,7 @@ struct CreateLinkRequest: Sendable, Equatable {
             if let email, !Self.isPlausibleEmail(email) {
                 throw APIError.invalid(customerReader.param("email"), code: "email_invalid", "Invalid email address.")
             }
+            if let email { try Self.refuseCardNumber(email, param: customerReader.param("email")) }
             let phone = try customerReader.string("phone")
             if let phone, !Self.isE164(phone) {
                 throw APIError.invalid(
@@ -100,7 +101,9 @@ struct CreateLinkRequest: Sendable, Equatable {
         }
         let param = reader.param(key)
         switch textProblem(value, max: max) {
-        case .none: return value
+        case .none:
+            try refuseCardNumber(value, param: param)
+            return value
         case .empty: throw APIError.invalid(param, code: "parameter_invalid_string_empty", "\(param) must not be empty.")
         case .tooLong: throw APIError.invalid(param, code: "parameter_too_long", "\(param) must be at most \(max) characters.")
         case .control: throw APIError.invalid(param, "\(param) must not contain control characters.")
@@ -108,6 +111,20 @@ struct CreateLinkRequest: Sendable, Equatable {
     }
 
     enum TextProblem { case none, empty, tooLong, control }
+
+    /// A card number typed by an agent into a link's text (a reference, a note, metadata) would
+    /// be stored, put in `link.created` and shown on the page: exactly where SPEC §4 and PCI DSS
+    /// say no card number may be. Anything card-shaped (13–19 digits, single spaces or hyphens
+    /// between, passing the Luhn check) is refused, and the message does not repeat it. The cost:
+    /// a purely numeric 13–19 digit order number passes the Luhn check one time in ten, and then
+    /// needs another form.
+    static func refuseCardNumber(_ value: String, param: String) throws(APIError) {
+        guard CardNumberRedaction.containsCardNumber(value) else { return }
+        throw APIError.invalid(
+            param, code: "card_number_not_allowed",
+            "\(param) looks like a card number (13 to 19 digits passing the Luhn check). Card numbers must never be typed into "
+                + "Paylink: the customer enters theirs on the payment page. If this is not one, use another value.")
+    }
 
     /// The text rules for any free-text value (link fields, metadata keys, agent names): the
     /// one-pass ASCII check when it can judge, else the general one.
@@ -220,6 +237,8 @@ struct CreateLinkRequest: Sendable, Equatable {
             guard value.unicodeScalars.count <= metadataValueMaxLength else {
                 throw APIError.invalid(param, code: "metadata_invalid", "metadata values must be at most \(metadataValueMaxLength) characters.")
             }
+            try refuseCardNumber(key, param: "metadata")
+            try refuseCardNumber(value, param: param)
             result[key] = value
         }
         return result

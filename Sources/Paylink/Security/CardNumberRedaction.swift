@@ -40,6 +40,15 @@ enum CardNumberRedaction {
         return output
     }
 
+    /// Whether `text` holds something card-number shaped (as `redact` would mask it). Text with
+    /// fewer than 13 digits cannot, which is nearly every value: those are answered from one pass
+    /// over the bytes.
+    static func containsCardNumber(_ text: String) -> Bool {
+        var digits = 0
+        for byte in text.utf8 where (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) { digits += 1 }
+        return digits >= 13 && redact(text) != text
+    }
+
     static func luhnValid(_ text: String) -> Bool {
         let digits = text.compactMap { $0.wholeNumberValue }
         var sum = 0
