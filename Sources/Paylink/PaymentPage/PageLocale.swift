@@ -1,11 +1,18 @@
 import Foundation
 
-/// Which of the page's locales to speak: the customer's browser, when it asks for one we have,
-/// wins over the locale the agent chose for the link (the agent may have guessed; the browser
-/// knows). RFC 9110 §12.5.4 `Accept-Language`, with region tags mapped to script:
-/// zh-CN / zh-SG → zh-Hans, zh-TW / zh-HK / zh-MO → zh-Hant.
+/// Which of the page's locales to speak. A link's pages speak the link's locale, whatever the
+/// browser asks (SPEC §3: "in the link's locale"): the agent chose it with the customer on the
+/// line, and a phone set to English is no sign its owner wants to pay in English. Pages that
+/// belong to no link (not valid, unavailable) have only the browser to go by: RFC 9110
+/// §12.5.4 `Accept-Language`, with region tags mapped to script: zh-CN / zh-SG → zh-Hans,
+/// zh-TW / zh-HK / zh-MO → zh-Hant; English when it asks for nothing we have.
 enum PageLocale {
     static let supported = ["en", "zh-Hans", "zh-Hant"]
+
+    /// The locale of `link`'s pages.
+    static func of(_ link: Link) -> String {
+        supported.contains(link.locale) ? link.locale : "en"
+    }
 
     /// `linkLocale` nil for pages that belong to no link (not valid, unavailable).
     static func negotiate(acceptLanguage: String?, linkLocale: String?) -> String {

@@ -85,7 +85,7 @@ struct PaymentPageController: Sendable {
             return render(.notFound, strings, ["heading": strings[.invalidTitle], "body": strings[.invalidBody]])
         }
         let now = clock.now()
-        let strings = PageStrings.forLocale(PageLocale.negotiate(acceptLanguage: acceptLanguage, linkLocale: link.locale))
+        let strings = PageStrings.forLocale(PageLocale.of(link))
         let state = State(link, at: now)
         var values: [String: Any] = [:]
         switch state {
