@@ -180,6 +180,9 @@ struct PaymentBadInputTests {
             var tampered = body
             tampered.append(contentsOf: Array(" ".utf8))
             #expect(try await post(sign(body, secret: secret, at: now), tampered) == (400, "signature_invalid"))
+            // Two timestamps: which one the signature covers must not be the header's choice.
+            #expect(try await post("t=\(now - 1000)," + sign(body, secret: secret, at: now)) == (400, "signature_malformed"))
+            #expect(try await post(sign(body, secret: secret, at: now) + ",t=\(now - 1000)") == (400, "signature_malformed"))
             #expect(try await agent.eventTypes(customer.linkID) == before, "nothing changed")
             // Signed, but not about the charge this attempt made, or not readable as a charge:
             // 400 webhook_payload_invalid, nothing changed (a PSP fault or a leaked secret must

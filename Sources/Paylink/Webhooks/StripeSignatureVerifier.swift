@@ -21,7 +21,10 @@ struct StripeSignatureVerifier: Sendable {
             let pair = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             guard pair.count == 2 else { continue }
             switch pair[0] {
-            case "t": timestamp = Int64(pair[1])
+            case "t":
+                // One timestamp: with two, which one the HMAC covers would be the header's choice.
+                guard timestamp == nil else { throw .malformed }
+                timestamp = Int64(pair[1])
             case "v1": if let bytes = Self.hex(pair[1]), bytes.count == 32 { signatures.append(bytes) }
             default: continue  // v0 and unknown schemes are ignored, as Stripe's libraries do
             }
