@@ -54,4 +54,29 @@ struct CreateLinkTextTests {
         #expect(!CreateLinkRequest.isPlausibleEmail("ann@" + String(repeating: "a", count: 64) + ".com"))
         #expect(!CreateLinkRequest.isPlausibleEmail(String(repeating: "a", count: 65) + "@example.com"))
     }
+
+    /// What a person types as a card number is refused; what merely has many digits is not.
+    @Test(arguments: [
+        "4929135786420756", "4929 1357 8642 0756", "4929-1357-8642-0756", "card:4929135786420756.", "ORD4929135786420756",
+        "3782 822463 10005", "3056 930902 5904", "5555555555554444", "2223003122003222", "6011111111111117", "4111 1111 1111 1111 003",
+        "note 4929 1357 8642 0756 exp 12/30",
+    ])
+    func cardNumbersAreFound(_ text: String) {
+        #expect(CardNumberRedaction.containsCardNumber(text), "\(text)")
+        #expect(CardNumberRedaction.redact(text) != text, "the error redaction masks it too: \(text)")
+    }
+
+    @Test(arguments: [
+        // Each of these but the first passes the Luhn check; another rule keeps it out.
+        "4929135786420757",  // fails the Luhn check
+        "1764149123457", "order-1764149123457", "evt-17641491234565",  // millisecond timestamps start with 1
+        "load-1764149123-1-12343", "2024-11-26-000123455",  // not grouped as cards are
+        "4929 1357-8642 0756",  // two kinds of separator
+        "7000000000000000003", "999999999999994",  // no card starts with 7-9 (or 0-1)
+        "+447700900123", "020 7946 0958", "49291357864",  // too short
+        "49291357864207564929135786420756",  // one run of 32 digits
+    ])
+    func otherDigitsAreNot(_ text: String) {
+        #expect(!CardNumberRedaction.containsCardNumber(text), "\(text)")
+    }
 }
