@@ -195,8 +195,15 @@ struct Keys: AsyncParsableCommand {
 
         func run() async throws {
             let runtime = try await common.existing()
-            let key = try await runtime.keyRing.rotate(now: runtime.clock.now())
-            print("Key \(key.id) is now current.")
+            do {
+                let key = try await runtime.keyRing.rotate(now: runtime.clock.now())
+                print("Key \(key.id) is now current.")
+            } catch StoreError.duplicate {
+                // The database allows one current key: a rotation that ran at the same moment won.
+                throw CommandFailure(
+                    "another `keys rotate` made a new current key at the same moment, so this one did not; "
+                        + "`paylink keys list` shows it (rotate again if you need one more)")
+            }
         }
     }
 
