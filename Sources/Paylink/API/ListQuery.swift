@@ -16,16 +16,17 @@ struct ListQuery {
         guard let query = uri.query, !query.isEmpty else { return }
         for pair in query.utf8.split(separator: UInt8(ascii: "&")) {
             let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
-            let badEncoding = "The query string must be percent-encoded UTF-8 (a % followed by two hex digits)."
-            guard let name = Self.formDecoded(parts[0]) else { throw APIError.invalid(String(decoding: parts[0], as: UTF8.self), badEncoding) }
+            guard let name = Self.formDecoded(parts[0]) else { throw APIError.invalid(String(decoding: parts[0], as: UTF8.self), Self.badEncoding) }
             let encodedValue = parts.count > 1 ? parts[1] : parts[0][parts[0].endIndex...]
             if name.isEmpty && encodedValue.isEmpty { continue }  // a lone `=`
             guard allowed.contains(name) else { throw APIError.unknown(name) }
-            guard let value = Self.formDecoded(encodedValue) else { throw APIError.invalid(name, badEncoding) }
+            guard let value = Self.formDecoded(encodedValue) else { throw APIError.invalid(name, Self.badEncoding) }
             guard values[name] == nil else { throw APIError.invalid(name, "\(name) may be given only once.") }
             values[name] = value
         }
     }
+
+    static let badEncoding = "The query string must be percent-encoded UTF-8 (a % followed by two hex digits)."
 
     /// One form-encoded name or value: `+` is a space, `%XX` a byte; nil for a stray `%` or bytes
     /// that are not UTF-8.

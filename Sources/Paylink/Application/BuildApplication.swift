@@ -74,7 +74,7 @@ public struct PaylinkRuntime: Sendable {
     /// `DATA_DIR/master.key`); commands working on an existing database must not make a new one.
     public static func hasMasterKey(_ configuration: PaylinkConfiguration) -> Bool {
         configuration.masterKey != nil
-            || FileManager.default.fileExists(atPath: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("master.key").path)
+            || FileManager.default.fileExists(atPath: DataKey.file(in: URL(fileURLWithPath: configuration.dataDirectory)).path)
     }
 
     /// Applies migrations and makes sure a link-signing key exists. Needs `services` running.

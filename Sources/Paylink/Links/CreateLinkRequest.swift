@@ -114,15 +114,15 @@ struct CreateLinkRequest: Sendable, Equatable {
 
     /// A card number typed by an agent into a link's text (a reference, a note, metadata) would
     /// be stored, put in `link.created` and shown on the page: exactly where SPEC §4 and PCI DSS
-    /// say no card number may be. Anything card-shaped (13–19 digits, single spaces or hyphens
-    /// between, passing the Luhn check) is refused, and the message does not repeat it. The cost:
-    /// a purely numeric 13–19 digit order number passes the Luhn check one time in ten, and then
-    /// needs another form.
+    /// say no card number may be. What `CardNumberRedaction.containsCardNumber` takes for one
+    /// (13–19 digits starting with 2–6, written as cards are, passing the Luhn check) is
+    /// refused, and the message does not repeat it. The cost: an unbroken numeric order number
+    /// of that shape passes the Luhn check one time in ten, and then needs another form.
     static func refuseCardNumber(_ value: String, param: String) throws(APIError) {
         guard CardNumberRedaction.containsCardNumber(value) else { return }
         throw APIError.invalid(
             param, code: "card_number_not_allowed",
-            "\(param) looks like a card number (13 to 19 digits passing the Luhn check). Card numbers must never be typed into "
+            "\(param) looks like a card number (13 to 19 digits, written as on a card, passing the Luhn check). Card numbers must never be typed into "
                 + "Paylink: the customer enters theirs on the payment page. If this is not one, use another value.")
     }
 

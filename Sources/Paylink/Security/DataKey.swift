@@ -22,9 +22,14 @@ public struct DataKey: Sendable, CustomStringConvertible {
         key = SymmetricKey(data: data)
     }
 
+    /// Where the key lives in a data directory when `PAYLINK_MASTER_KEY` does not give it.
+    public static func file(in directory: URL) -> URL {
+        directory.appendingPathComponent("master.key")
+    }
+
     /// Loads `master.key` from the data directory, creating it (0600) if absent.
     public static func loadOrCreate(in directory: URL) throws -> DataKey {
-        let file = directory.appendingPathComponent("master.key")
+        let file = file(in: directory)
         if let existing = try? String(contentsOf: file, encoding: .utf8) {
             return try DataKey(base64: existing)
         }
