@@ -155,6 +155,53 @@ struct MultiInstanceTests {
         try await proxy.close()
     }
 
+    /// A database that stops answering but keeps its connections open (SIGSTOP, a black-holed
+    /// network) used to hold every request and `/readyz` for as long as it stayed silent: only
+    /// the wait for a connection was bounded. Work on a connection now has the same deadline;
+    /// the connection is closed and the request answers 503. The time limit is what fails if
+    /// a request hangs again.
+    @Test(.timeLimit(.minutes(2)))
+    func aDatabaseThatStopsAnsweringCostsA503NotAHang() async throws {
+        let paylink = try await TestPaylink.make(.postgres)
+        defer { paylink.cleanUp() }
+        let url = try #require(URLComponents(string: paylink.configuration.databaseURL!))
+        let proxy = try await TCPProxy(to: url.port!)
+        var viaProxy = paylink
+        var proxied = url
+        proxied.port = proxy.port
+        viaProxy.configuration.databaseURL = proxied.string
+        viaProxy.configuration.databaseTimeout = .seconds(1)
+        try await viaProxy.test(.live) { client in
+            let before = try await client.createLink(key: paylink.agent)
+            #expect(try await client.send(.get, "/readyz", key: nil).status == .ok)
+
+            proxy.freeze()
+            let ready = try await client.send(.get, "/readyz", key: nil)
+            #expect(ready.status == .serviceUnavailable)
+            let list = try await client.send(.get, "/v1/links", key: paylink.agent)
+            #expect(list.status == .serviceUnavailable)
+            #expect(list.errorCode == "storage_unavailable")
+            #expect(list.headers[.retryAfter] != nil)
+            let create = try await client.send(
+                .post, "/v1/links", key: paylink.agent, json: #"{"amount": 100, "currency": "EUR", "reference": "during-freeze"}"#)
+            #expect(create.status == .serviceUnavailable)
+
+            proxy.thaw()
+            var recovered = false
+            for _ in 0..<50 where !recovered {
+                recovered = try await client.send(.get, "/readyz", key: nil).status == .ok
+                if !recovered { try await Task.sleep(for: .milliseconds(200)) }
+            }
+            #expect(recovered, "no restart needed")
+            let links = try await client.send(.get, "/v1/links", key: paylink.agent).jsonObject()["data"] as? [[String: Any]]
+            #expect(links?.compactMap { $0["id"] as? String }.contains(before["id"] as! String) == true, "acknowledged before the stall")
+            // The create that got a 503 had sent no more than BEGIN when the database stopped
+            // reading; its connection was closed, so it never committed.
+            #expect(links?.contains { $0["reference"] as? String == "during-freeze" } == false)
+        }
+        try await proxy.close()
+    }
+
     @Test func losingTheDatabaseAnswers503AndReadinessFails() async throws {
         // An instance whose database is not there: readiness says so and requests get a clear 503.
         let paylink = try await TestPaylink.make(.postgres)

@@ -122,6 +122,32 @@ struct StoreContractTests {
         #expect(try await store.claimIdempotencyKey(claim) == .acquired)
     }
 
+    /// PostgreSQL purges in batches (each transaction has to fit the store's deadline): a backlog
+    /// of several batches goes in one call, and nothing newer than the cut-off goes with it.
+    @Test(arguments: StoreKind.available) func purgingABacklogOfIdempotencyKeysTakesAllOfItAndNoMore(kind: StoreKind) async throws {
+        let fixture = try await Fixture.make(kind)
+        defer { fixture.close() }
+        let store = fixture.runtime.store
+        let now = fixture.paylink.clock.now()
+        let backlog = 2 * PostgresStore.purgeBatch + 7
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<backlog {
+                group.addTask {
+                    let claim = IdempotencyClaim(agentID: fixture.agent.id, key: "old-\(index)", requestHash: Data([1]), now: now, lease: 60)
+                    let result = try await store.claimIdempotencyKey(claim)
+                    #expect(result == .acquired)
+                }
+            }
+            try await group.waitForAll()
+        }
+        let recent = IdempotencyClaim(
+            agentID: fixture.agent.id, key: "recent", requestHash: Data([1]), now: now.addingTimeInterval(10), lease: 60)
+        #expect(try await store.claimIdempotencyKey(recent) == .acquired)
+        #expect(try await store.purgeIdempotencyKeys(createdBefore: now.addingTimeInterval(1)) == backlog)
+        #expect(try await store.claimIdempotencyKey(recent) == .inProgress, "the newer key is still held")
+        #expect(try await store.purgeIdempotencyKeys(createdBefore: now.addingTimeInterval(1)) == 0)
+    }
+
     @Test(arguments: StoreKind.available) func agentsAndSigningKeys(kind: StoreKind) async throws {
         let fixture = try await Fixture.make(kind)
         defer { fixture.close() }

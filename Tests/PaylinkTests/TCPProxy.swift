@@ -3,10 +3,13 @@ import NIOPosix
 import Synchronization
 
 /// A loopback TCP proxy a test can cut and restore, to play a database that goes away and
-/// comes back. Cutting closes every open connection and refuses new ones.
+/// comes back. Cutting closes every open connection and refuses new ones. Freezing plays a
+/// database that stops answering but keeps its connections open (its processes stopped, a
+/// black-holed network): nothing is read from either side until `thaw()`, so bytes wait in
+/// the kernel's buffers as they would for a stopped process.
 final class TCPProxy: Sendable {
     private let server: any Channel
-    private let state = Mutex<(up: Bool, connections: [any Channel])>((true, []))
+    private let state = Mutex<(up: Bool, frozen: Bool, connections: [any Channel])>((true, false, []))
     let port: Int
 
     init(to targetPort: Int) async throws {
@@ -35,11 +38,26 @@ final class TCPProxy: Sendable {
     /// Tracks `channel` so `cut()` closes it; false once cut. Checked and tracked under one lock,
     /// so a connection being accepted or relayed while the cut happens cannot slip through.
     fileprivate func admit(_ channel: any Channel) -> Bool {
-        state.withLock { state in
-            guard state.up else { return false }
+        let frozen: Bool? = state.withLock { state in
+            guard state.up else { return nil }
             state.connections.append(channel)
-            return true
+            return state.frozen
         }
+        guard let frozen else { return false }
+        if frozen { channel.setOption(.autoRead, value: false).whenComplete { _ in } }
+        return true
+    }
+
+    func freeze() { setReading(false) }
+
+    func thaw() { setReading(true) }
+
+    private func setReading(_ reading: Bool) {
+        let open = state.withLock { state in
+            state.frozen = !reading
+            return state.connections
+        }
+        for channel in open { channel.setOption(.autoRead, value: reading).whenComplete { _ in } }
     }
 
     func cut() {

@@ -43,7 +43,7 @@ public struct PaylinkRuntime: Sendable {
         var services: [any Service] = []
         if let url = configuration.databaseURL {
             let postgres = try PostgresStore(
-                url: url, schema: configuration.databaseSchema, leaseTimeout: configuration.databaseTimeout, doorbell: doorbell,
+                url: url, schema: configuration.databaseSchema, timeout: configuration.databaseTimeout, doorbell: doorbell,
                 logger: logger)
             store = postgres
             services = [postgres, PostgresEventListener(store: postgres, doorbell: doorbell, logger: logger)]

@@ -70,7 +70,7 @@ public struct PaylinkConfiguration: Sendable {
         ("publicUrl", "base of the links' url (default https://HOST:PORT)"),
         ("databaseUrl", "postgres://… selects PostgreSQL; unset means SQLite in the data dir"),
         ("databaseSchema", "PostgreSQL schema (search_path) to keep Paylink's tables in (default: the server's)"),
-        ("databaseTimeoutSeconds", "how long a request waits for a PostgreSQL connection before a 503 (default 5)"),
+        ("databaseTimeoutSeconds", "how long a request waits for a PostgreSQL connection, and then for its work on it, before a 503 (default 5)"),
         ("tlsCert", "certificate chain, PEM (default the development pair in Certificates/)"),
         ("tlsKey", "private key, PEM"),
         ("noTls", "serve plain HTTP; only behind a TLS-terminating proxy (logs a warning)"),

@@ -52,15 +52,26 @@ extension PostgresStore {
         }
     }
 
+    /// Rows per purge transaction: each transaction has to fit the store's deadline, and a backlog
+    /// (a long stop, a burst of keyed requests) should not be one long delete that never does.
+    static let purgeBatch = 1000
+
     public func purgeIdempotencyKeys(createdBefore date: Date) async throws -> Int {
-        try await transaction { connection in
-            var count = 0
-            for try await _ in try await connection.query(
-                "DELETE FROM idempotency_keys WHERE created_at < \(date.unixSeconds) RETURNING key", logger: self.logger)
-            {
-                count += 1
+        var total = 0
+        while true {
+            let deleted = try await transaction { connection in
+                let rows = try await connection.query(
+                    """
+                    DELETE FROM idempotency_keys WHERE ctid IN (
+                        SELECT ctid FROM idempotency_keys WHERE created_at < \(date.unixSeconds) LIMIT \(Self.purgeBatch))
+                    RETURNING 1
+                    """, logger: self.logger)
+                var count = 0
+                for try await _ in rows { count += 1 }
+                return count
             }
-            return count
+            total += deleted
+            if deleted < Self.purgeBatch { return total }
         }
     }
 

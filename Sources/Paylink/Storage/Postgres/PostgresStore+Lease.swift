@@ -2,10 +2,17 @@ import NIOCore
 import PostgresNIO
 import Synchronization
 
-/// Leasing a connection so that a lost database costs a request a prompt 503, never a hang.
+/// Leasing a connection so that a lost or stalled database costs a request a prompt 503, never a hang.
 ///
-/// Two waits are bounded. Waiting for a connection gives up after `leaseTimeout` (the database
-/// is down and the pool is reconnecting). Waiting for work on a leased connection gives up once
+/// Three waits are bounded. Waiting for a connection gives up after `timeout` (the database
+/// is down and the pool is reconnecting). Work on a leased connection gets `timeout` too: a
+/// server that stops answering without closing (its processes stopped, a black-holed network,
+/// a lock held elsewhere) would otherwise hold the request, and `/readyz`, as long as it
+/// does. When that deadline passes, the connection is closed (PostgreSQL rolls back whatever
+/// it had not committed when it sees the close) and the request answers 503; the outcome of a
+/// write whose COMMIT was already on its way is then unknown, as with any lost connection, which
+/// is what `Idempotency-Key` is for. Migrations are exempt: a schema change may rightly take
+/// longer. And waiting for work on a leased connection gives up once
 /// that connection has closed: postgres-nio 1.33.2 writes each query with `promise: nil`
 /// (`PostgresConnection.query`, PostgresConnection.swift:471), so a query written after a closed
 /// channel's handlers are gone is dropped and its `await` never returns, cancelled or not
@@ -16,16 +23,17 @@ extension PostgresStore {
     /// Queries on a closed connection normally fail at once; this only covers the dropped ones.
     static let connectionLossGrace: Duration = .seconds(1)
 
-    /// Runs `body` on a leased connection. Only the wait for a connection is bounded by
-    /// `leaseTimeout`: once leased, work is never cut off mid-transaction, unless its connection dies.
-    func withLease<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    /// Runs `body` on a leased connection: the wait for one is bounded by `timeout`, and so is
+    /// the work on it unless `bounded` is false (migrations).
+    func withLease<T: Sendable>(bounded: Bool = true, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let leased = LeaseFlag()
-        let timeout = leaseTimeout
+        let timeout = self.timeout
+        let deadline = bounded ? timeout : nil
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
                 try await self.client.withConnection { connection in
                     leased.set()
-                    return try await self.untilConnectionLost(connection, body)
+                    return try await self.untilConnectionLost(connection, deadline: deadline, body)
                 }
             }
             group.addTask {
@@ -55,24 +63,36 @@ extension PostgresStore {
         }
     }
 
-    /// Runs `body` in a task of its own and waits for it, or for its connection to close and
-    /// `connectionLossGrace` to pass. Work stuck on a dropped query is left behind (one suspended
-    /// task per such loss) rather than holding up a request or shutdown forever.
+    /// Runs `body` in a task of its own and waits for it, for `deadline` to pass (then the
+    /// connection is closed), or for its connection to close and `connectionLossGrace` to pass.
+    /// Work stuck on a dropped query is left behind (one suspended task per such loss) rather
+    /// than holding up a request or shutdown forever.
     private func untilConnectionLost<T: Sendable>(
-        _ connection: PostgresConnection, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+        _ connection: PostgresConnection, deadline: Duration?, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         let outcome = Outcome<T>()
         let grace = TimeAmount(Self.connectionLossGrace)
+        let eventLoop = connection.closeFuture.eventLoop
         return try await withCheckedThrowingContinuation { continuation in
             outcome.install(continuation)
             let token = closedConnections.watch(connection) {
-                connection.closeFuture.eventLoop.scheduleTask(in: grace) {
+                eventLoop.scheduleTask(in: grace) {
                     outcome.resume(with: .failure(StoreError.unavailable("database connection lost")))
+                }
+            }
+            // Answer first, then close: closing fails the query in flight, and this request's
+            // error should say why it was given up on.
+            let timer = deadline.map { deadline in
+                eventLoop.scheduleTask(in: TimeAmount(deadline)) {
+                    outcome.resume(with: .failure(StoreError.unavailable("database did not answer within \(deadline)")))
+                    let closing: EventLoopFuture<Void> = connection.close()
+                    closing.whenComplete { _ in }
                 }
             }
             Task {
                 let result: Result<T, any Error>
                 do { result = .success(try await body(connection)) } catch { result = .failure(error) }
+                timer?.cancel()
                 self.closedConnections.unwatch(connection.id, token)
                 outcome.resume(with: result)
             }

@@ -19,8 +19,8 @@ public final class PostgresStore: PaylinkStore, Service {
     /// A schema of its own (tests); nil uses the connection's default search_path.
     let schema: String?
     let configuration: PostgresClient.Configuration
-    /// How long a request waits for a database connection before answering 503.
-    let leaseTimeout: Duration
+    /// How long a request waits for a database connection, and then for its work on one, before answering 503.
+    let timeout: Duration
     /// Work on a connection that has closed is given up on (see `withLease`).
     let closedConnections = ClosedConnectionWatch()
 
@@ -29,7 +29,7 @@ public final class PostgresStore: PaylinkStore, Service {
     static let appendLockKey: Int64 = 0x7061_796c_696e_6b01
 
     public init(
-        url: String, schema: String? = nil, leaseTimeout: Duration = .seconds(5), doorbell: EventDoorbell? = nil, logger: Logger
+        url: String, schema: String? = nil, timeout: Duration = .seconds(5), doorbell: EventDoorbell? = nil, logger: Logger
     ) throws {
         var configuration = try Self.configuration(url: url)
         if let schema {
@@ -40,7 +40,7 @@ public final class PostgresStore: PaylinkStore, Service {
         self.doorbell = doorbell
         self.logger = logger
         self.schema = schema
-        self.leaseTimeout = leaseTimeout
+        self.timeout = timeout
     }
 
     /// Runs the connection pool; a `Service` in the application's group.
@@ -79,7 +79,7 @@ public final class PostgresStore: PaylinkStore, Service {
 
     public func migrate() async throws {
         try await guarded {
-            try await self.withLease { connection in
+            try await self.withLease(bounded: false) { connection in
                 if let schema = self.schema {
                     try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(schema)\""), logger: self.logger)
                 }
