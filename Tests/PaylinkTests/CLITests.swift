@@ -47,6 +47,31 @@ struct CLITests {
         #expect(!FileManager.default.fileExists(atPath: data + "/master.key"), "no new master key was made")
     }
 
+    /// `migrate` against a PostgreSQL that refuses the connection says what PostgreSQL said,
+    /// not only that no connection came within the timeout (the pool keeps the reason to its log).
+    @Test(.enabled(if: StoreKind.available.contains(.postgres), "needs PAYLINK_TEST_DATABASE_URL"))
+    func migrateSaysWhyPostgreSQLRefused() throws {
+        let root = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        var url = try #require(URLComponents(string: ProcessInfo.processInfo.environment["PAYLINK_TEST_DATABASE_URL"]!))
+        url.user = "no_such_role_here"
+        url.password = "s3cret-not-echoed"
+        let result = try Self.paylink([
+            "migrate", "--data-dir", root.path, "--database-url", url.string!, "--config", Self.write(#"{"databaseTimeoutSeconds": 1}"#, in: root),
+        ])
+        #expect(result.status == 1, "\(result.error)")
+        #expect(result.error.contains("Error: database unavailable: no database connection within"), "\(result.error)")
+        #expect(result.error.contains("PostgreSQL said:") && result.error.contains("no_such_role_here"), "\(result.error)")
+        #expect(!result.error.contains("s3cret-not-echoed"), "the password is not printed")
+        #expect(!result.error.contains("Usage:"))
+    }
+
+    static func write(_ text: String, in directory: URL) throws -> String {
+        let file = directory.appendingPathComponent("config.json")
+        try Data(text.utf8).write(to: file)
+        return file.path
+    }
+
     /// Runs the built `paylink` with `arguments`, no `PAYLINK_*` variables, at most 60 s.
     static func paylink(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
         let process = Process()

@@ -71,10 +71,19 @@ public protocol PaylinkStore: Sendable {
 }
 
 /// Errors a store raises for conditions callers handle; anything else is an outage.
-public enum StoreError: Error, Sendable, Equatable {
+public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case notFound
     case duplicate
     case unavailable(String)
+
+    /// What the CLI prints after `Error:` (the API answers with its own codes instead).
+    public var description: String {
+        switch self {
+        case .notFound: "not found"
+        case .duplicate: "duplicate"
+        case .unavailable(let reason): "database unavailable: \(reason)"
+        }
+    }
 }
 
 /// A link-signing key as kept in the database: its secret sealed under the data key.

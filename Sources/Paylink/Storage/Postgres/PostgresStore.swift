@@ -28,10 +28,14 @@ public final class PostgresStore: PaylinkStore, Service {
     /// Serialises event appends store-wide so cursor order is commit order.
     static let appendLockKey: Int64 = 0x7061_796c_696e_6b01
 
+    /// The URL's parts, kept to open one connection outside the pool (`connectionProblem()`).
+    let settings: ConnectionSettings
+
     public init(
         url: String, schema: String? = nil, timeout: Duration = .seconds(5), doorbell: EventDoorbell? = nil, logger: Logger
     ) throws {
         var configuration = try Self.configuration(url: url)
+        self.settings = try ConnectionSettings(url: url)
         if let schema {
             configuration.options.additionalStartupParameters.append(("search_path", schema))
         }
@@ -50,34 +54,26 @@ public final class PostgresStore: PaylinkStore, Service {
 
     /// Parses `postgres://user:pass@host:port/db?sslmode=disable|prefer|require|verify-full`.
     static func configuration(url: String) throws -> PostgresClient.Configuration {
-        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
-            let host = components.host, !host.isEmpty
-        else { throw ConfigurationError.invalid("databaseUrl must look like postgres://user:password@host:5432/database") }
-        let sslmode = components.queryItems?.first { $0.name == "sslmode" }?.value ?? "prefer"
-        var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
-        let tls: PostgresClient.Configuration.TLS
-        switch sslmode {
-        case "disable": tls = .disable
-        case "prefer", "allow":
-            // libpq semantics: prefer encrypts if offered but does not verify the server.
-            tlsConfiguration.certificateVerification = .none
-            tls = .prefer(tlsConfiguration)
-        case "require":
-            tlsConfiguration.certificateVerification = .none
-            tls = .require(tlsConfiguration)
-        case "verify-ca", "verify-full":
-            tls = .require(tlsConfiguration)
-        default: throw ConfigurationError.invalid("sslmode must be disable, prefer, require, verify-ca or verify-full")
-        }
-        let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
+        let settings = try ConnectionSettings(url: url)
         var configuration = PostgresClient.Configuration(
-            host: host, port: components.port ?? 5432, username: components.user ?? "postgres",
-            password: components.password?.removingPercentEncoding, database: database.isEmpty ? nil : database, tls: tls)
+            host: settings.host, port: settings.port, username: settings.username, password: settings.password,
+            database: settings.database, tls: settings.clientTLS)
         configuration.options.maximumConnections = 20
         return configuration
     }
 
     public func migrate() async throws {
+        do {
+            try await migrateOnce()
+        } catch StoreError.unavailable(let reason) {
+            // The pool only logs why its connections fail; `paylink migrate` (and `serve` at
+            // start) should say it: a wrong password, database or sslmode is the usual cause.
+            guard let problem = await connectionProblem() else { throw StoreError.unavailable(reason) }
+            throw StoreError.unavailable("\(reason); connecting directly: \(problem)")
+        }
+    }
+
+    private func migrateOnce() async throws {
         try await guarded {
             try await self.withLease(bounded: false) { connection in
                 if let schema = self.schema {
