@@ -16,6 +16,11 @@ struct ConfigurationTests {
             #expect(configuration.maxAmount == 500)
             #expect(configuration.tlsDisabled)
         }
+        let postgres = try await PaylinkConfiguration.load(
+            flags: [:], environment: ["PAYLINK_DATABASE_TIMEOUT_SECONDS": "2", "PAYLINK_DATABASE_QUERY_TIMEOUT_SECONDS": "7.5"])
+        #expect(postgres.databaseTimeout == .seconds(2))
+        #expect(postgres.databaseQueryTimeout == .milliseconds(7500))
+        #expect(try await PaylinkConfiguration.load(flags: [:], environment: [:]).databaseQueryTimeout == .seconds(30))
     }
 
     /// `PAYLINK_MAX_AMOUNT=` (a compose file's placeholder) is unset: the file's value stands.
@@ -59,7 +64,7 @@ struct ConfigurationTests {
     static let refusedValues: [(String, String)] = [
         ("heartbeatSeconds", "1e20"), ("heartbeatSeconds", "inf"), ("heartbeatSeconds", "nan"), ("heartbeatSeconds", "0"),
         ("heartbeatSeconds", "0.000001"), ("expirySweepSeconds", "1e18"), ("stallSeconds", "-5"), ("idleTimeoutSeconds", "5s"),
-        ("databaseTimeoutSeconds", "1e300"), ("fraudVelocityWindowSeconds", "31700000"), ("paymentReconcileSeconds", "Infinity"),
+        ("databaseTimeoutSeconds", "1e300"), ("databaseQueryTimeoutSeconds", "0"), ("fraudVelocityWindowSeconds", "31700000"), ("paymentReconcileSeconds", "Infinity"),
         ("publicUrl", "https://pay.example.com/?q=1"), ("publicUrl", "https://pay.example.com/#top"),
         ("publicUrl", "https://user:secret@pay.example.com"), ("publicUrl", "ftp://pay.example.com"),
         ("port", "70000"), ("noTls", "maybe"),
@@ -148,7 +153,7 @@ struct ConfigurationTests {
         // Names as the README's settings table spells them.
         let documented = [
             "PAYLINK_PSP_CA_FILE", "PAYLINK_TRUST_FORWARDED_FOR", "PAYLINK_SANDBOX_WEBHOOK_SECRET", "PAYLINK_IDLE_TIMEOUT_SECONDS",
-            "PAYLINK_DATABASE_TIMEOUT_SECONDS", "PAYLINK_MASTER_KEY", "PAYLINK_DATA_DIR", "PAYLINK_PROGRESS_REPORTS_PER_MINUTE",
+            "PAYLINK_DATABASE_TIMEOUT_SECONDS", "PAYLINK_DATABASE_QUERY_TIMEOUT_SECONDS", "PAYLINK_MASTER_KEY", "PAYLINK_DATA_DIR", "PAYLINK_PROGRESS_REPORTS_PER_MINUTE",
         ]
         #expect(PaylinkConfiguration.unknownEnvironmentVariables(Dictionary(uniqueKeysWithValues: documented.map { ($0, "x") })).isEmpty)
     }

@@ -23,6 +23,8 @@ public struct PaylinkRuntime: Sendable {
     public let clock: any WallClock
     /// Background work the store needs: PostgreSQL's connection pool and LISTEN loop, SQLite's WAL checkpoints.
     public let services: [any Service]
+    /// Open once `prepare()` has run: background services that read tables wait for it.
+    let started: StartupGate
     /// Set for one-shot use: the task running `services`, ended by `close()`.
     private let backgroundTask: Task<Void, Never>?
 
@@ -43,7 +45,8 @@ public struct PaylinkRuntime: Sendable {
         var services: [any Service] = []
         if let url = configuration.databaseURL {
             let postgres = try PostgresStore(
-                url: url, schema: configuration.databaseSchema, timeout: configuration.databaseTimeout, doorbell: doorbell,
+                url: url, schema: configuration.databaseSchema, timeout: configuration.databaseTimeout,
+                queryTimeout: configuration.databaseQueryTimeout, doorbell: doorbell,
                 logger: logger)
             store = postgres
             services = [postgres, PostgresEventListener(store: postgres, doorbell: doorbell, logger: logger)]
@@ -55,7 +58,7 @@ public struct PaylinkRuntime: Sendable {
         return PaylinkRuntime(
             configuration: configuration, store: store, keyRing: SigningKeyRing(store: store, dataKey: dataKey), dataKey: dataKey,
             doorbell: doorbell,
-            metrics: metrics, clock: clock, services: services, backgroundTask: nil)
+            metrics: metrics, clock: clock, services: services, started: StartupGate(), backgroundTask: nil)
     }
 
     /// Where the embedded store keeps its database (when no `databaseURL` is set).
@@ -81,6 +84,7 @@ public struct PaylinkRuntime: Sendable {
     public func prepare() async throws {
         try await store.migrate()
         try await keyRing.bootstrap(now: clock.now())
+        started.open()
     }
 
     /// For one-shot use (CLI commands, test set-up): runs `services` in the background and prepares.
@@ -97,7 +101,7 @@ public struct PaylinkRuntime: Sendable {
         }
         let runtime = PaylinkRuntime(
             configuration: made.configuration, store: made.store, keyRing: made.keyRing, dataKey: made.dataKey, doorbell: made.doorbell,
-            metrics: made.metrics, clock: clock, services: services, backgroundTask: task)
+            metrics: made.metrics, clock: clock, services: services, started: made.started, backgroundTask: task)
         try await runtime.prepare()
         return runtime
     }
@@ -180,8 +184,10 @@ public func buildApplication(
 
     let links = runtime.linkService
     let expiry = LinkExpiryService(
-        links: links, store: runtime.store, clock: clock, interval: configuration.expirySweepInterval, logger: logger)
-    let watcher = PaymentWatcher(payments: payments, store: runtime.store, clock: clock, interval: .seconds(1), logger: logger)
+        links: links, store: runtime.store, clock: clock, interval: configuration.expirySweepInterval, started: runtime.started,
+        logger: logger)
+    let watcher = PaymentWatcher(
+        payments: payments, store: runtime.store, clock: clock, interval: .seconds(1), started: runtime.started, logger: logger)
     var app = Application(
         router: router, server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),

@@ -18,8 +18,13 @@ public struct PaylinkConfiguration: Sendable {
     public var databaseURL: String?
     /// PostgreSQL schema to use (search_path); nil for the server's default. Tests use one per test.
     public var databaseSchema: String?
-    /// How long a request waits for a PostgreSQL connection before answering 503.
+    /// How long a request waits for a PostgreSQL connection before answering 503 (and how long
+    /// `/readyz`'s own query may take on one).
     public var databaseTimeout: Duration = .seconds(5)
+    /// How long a request's work on a PostgreSQL connection (row locks included) may take before
+    /// the connection is closed and the request answers 503. Generous: it is there so a server
+    /// that stops answering cannot hold requests forever, not to shed ordinary load.
+    public var databaseQueryTimeout: Duration = .seconds(30)
     public var tlsCertificatePath: String?
     public var tlsKeyPath: String?
     /// Plain HTTP, only for running behind a TLS-terminating proxy.
@@ -70,7 +75,8 @@ public struct PaylinkConfiguration: Sendable {
         ("publicUrl", "base of the links' url (default https://HOST:PORT)"),
         ("databaseUrl", "postgres://… selects PostgreSQL; unset means SQLite in the data dir"),
         ("databaseSchema", "PostgreSQL schema (search_path) to keep Paylink's tables in (default: the server's)"),
-        ("databaseTimeoutSeconds", "how long a request waits for a PostgreSQL connection, and then for its work on it, before a 503 (default 5)"),
+        ("databaseTimeoutSeconds", "how long a request waits for a PostgreSQL connection before a 503 (default 5)"),
+        ("databaseQueryTimeoutSeconds", "how long a request's work on a PostgreSQL connection may take before it is closed and the request gets a 503 (default 30)"),
         ("tlsCert", "certificate chain, PEM (default the development pair in Certificates/)"),
         ("tlsKey", "private key, PEM"),
         ("noTls", "serve plain HTTP; only behind a TLS-terminating proxy (logs a warning)"),
@@ -191,6 +197,7 @@ public struct PaylinkConfiguration: Sendable {
         }
         if let value = try seconds("heartbeatSeconds") { heartbeatInterval = value }
         if let value = try seconds("databaseTimeoutSeconds") { databaseTimeout = value }
+        if let value = try seconds("databaseQueryTimeoutSeconds") { databaseQueryTimeout = value }
         if let value = try seconds("expirySweepSeconds") { expirySweepInterval = value }
         if let value = try seconds("idleTimeoutSeconds") { idleTimeout = value }
         if let value = string("logLevel") {

@@ -10,6 +10,8 @@ struct LinkExpiryService: Service, CustomStringConvertible {
     let store: any PaylinkStore
     let clock: any WallClock
     let interval: Duration
+    /// The first pass waits for the migrations (`PaylinkRuntime.prepare()`).
+    let started: StartupGate
     let logger: Logger
 
     /// The name ServiceLifecycle logs (the synthesized one would dump every field).
@@ -17,6 +19,7 @@ struct LinkExpiryService: Service, CustomStringConvertible {
 
     func run() async throws {
         try? await cancelWhenGracefulShutdown {
+            try await started.wait()
             while true {
                 await sweep()
                 try await Task.sleep(for: interval)

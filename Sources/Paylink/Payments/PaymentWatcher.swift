@@ -13,14 +13,16 @@ struct PaymentWatcher: Service, CustomStringConvertible {
     let store: any PaylinkStore
     let clock: any WallClock
     let interval: Duration
+    /// The first pass waits for the migrations (`PaylinkRuntime.prepare()`).
+    let started: StartupGate
     let logger: Logger
 
     var description: String { "PaymentWatcher" }
 
     func run() async throws {
         try? await cancelWhenGracefulShutdown {
+            try await started.wait()
             while true {
-                // Sleep first: at start-up the server applies migrations before it listens.
                 try await Task.sleep(for: interval)
                 await sweep()
             }

@@ -4,31 +4,33 @@ import Synchronization
 
 /// Leasing a connection so that a lost or stalled database costs a request a prompt 503, never a hang.
 ///
-/// Three waits are bounded. Waiting for a connection gives up after `timeout` (the database
-/// is down and the pool is reconnecting). Work on a leased connection gets `timeout` too: a
-/// server that stops answering without closing (its processes stopped, a black-holed network,
-/// a lock held elsewhere) would otherwise hold the request, and `/readyz`, as long as it
-/// does. When that deadline passes, the connection is closed (PostgreSQL rolls back whatever
-/// it had not committed when it sees the close) and the request answers 503; the outcome of a
-/// write whose COMMIT was already on its way is then unknown, as with any lost connection, which
-/// is what `Idempotency-Key` is for. Migrations are exempt: a schema change may rightly take
-/// longer. And waiting for work on a leased connection gives up once
-/// that connection has closed: postgres-nio 1.33.2 writes each query with `promise: nil`
-/// (`PostgresConnection.query`, PostgresConnection.swift:471), so a query written after a closed
-/// channel's handlers are gone is dropped and its `await` never returns, cancelled or not
-/// (vapor/postgres-nio#487, reverted by #501). The pool can hand out a connection in that state:
-/// it hears of the close one event-loop tick after the channel went inactive.
+/// Three waits are bounded:
+/// - Waiting for a connection gives up after `timeout` (the database is down and the pool is
+///   reconnecting).
+/// - Work on a leased connection has a deadline: `queryTimeout` (30 s by default; generous, so
+///   ordinary load and lock queues are not shed), `timeout` for `/readyz`'s query, none for
+///   migrations (a schema change may rightly take long). A server that stops answering without
+///   closing (its processes stopped, a black-holed network) used to hold requests and `/readyz`
+///   for as long as it stayed silent. At the deadline the connection is closed, so PostgreSQL
+///   rolls back whatever had not committed when it sees the close, and the request answers 503.
+///   The outcome of a write whose COMMIT was already on its way is unknown, as with any lost
+///   connection: that is what `Idempotency-Key` is for.
+/// - Work on a connection that has closed is given up on: postgres-nio 1.33.2 writes each query
+///   with `promise: nil` (`PostgresConnection.query`, PostgresConnection.swift:471), so a query
+///   written after a closed channel's handlers are gone is dropped and its `await` never returns,
+///   cancelled or not (vapor/postgres-nio#487, reverted by #501). The pool can hand out a
+///   connection in that state: it hears of the close one event-loop tick after the channel went
+///   inactive.
 extension PostgresStore {
     /// How long work on a connection that closed may still finish by itself before it is abandoned.
     /// Queries on a closed connection normally fail at once; this only covers the dropped ones.
     static let connectionLossGrace: Duration = .seconds(1)
 
-    /// Runs `body` on a leased connection: the wait for one is bounded by `timeout`, and so is
-    /// the work on it unless `bounded` is false (migrations).
-    func withLease<T: Sendable>(bounded: Bool = true, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    /// Runs `body` on a leased connection: the wait for one is bounded by `timeout`, the work on
+    /// it by `deadline` (nil for migrations).
+    func withLease<T: Sendable>(deadline: Duration?, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let leased = LeaseFlag()
         let timeout = self.timeout
-        let deadline = bounded ? timeout : nil
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
                 try await self.client.withConnection { connection in

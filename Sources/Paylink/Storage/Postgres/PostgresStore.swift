@@ -19,8 +19,11 @@ public final class PostgresStore: PaylinkStore, Service {
     /// A schema of its own (tests); nil uses the connection's default search_path.
     let schema: String?
     let configuration: PostgresClient.Configuration
-    /// How long a request waits for a database connection, and then for its work on one, before answering 503.
+    /// How long a request waits for a database connection before answering 503; also the
+    /// deadline of `/readyz`'s query, so readiness fails promptly on a server that stopped answering.
     let timeout: Duration
+    /// The deadline of a request's work on a connection (see `withLease`).
+    let queryTimeout: Duration
     /// Work on a connection that has closed is given up on (see `withLease`).
     let closedConnections = ClosedConnectionWatch()
 
@@ -32,7 +35,7 @@ public final class PostgresStore: PaylinkStore, Service {
     let settings: ConnectionSettings
 
     public init(
-        url: String, schema: String? = nil, timeout: Duration = .seconds(5), doorbell: EventDoorbell? = nil, logger: Logger
+        url: String, schema: String? = nil, timeout: Duration = .seconds(5), queryTimeout: Duration = .seconds(30), doorbell: EventDoorbell? = nil, logger: Logger
     ) throws {
         var configuration = try Self.configuration(url: url)
         self.settings = try ConnectionSettings(url: url)
@@ -45,6 +48,7 @@ public final class PostgresStore: PaylinkStore, Service {
         self.logger = logger
         self.schema = schema
         self.timeout = timeout
+        self.queryTimeout = queryTimeout
     }
 
     /// Runs the connection pool; a `Service` in the application's group.
@@ -75,7 +79,7 @@ public final class PostgresStore: PaylinkStore, Service {
 
     private func migrateOnce() async throws {
         try await guarded {
-            try await self.withLease(bounded: false) { connection in
+            try await self.withLease(deadline: nil) { connection in
                 if let schema = self.schema {
                     try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(schema)\""), logger: self.logger)
                 }
@@ -86,7 +90,7 @@ public final class PostgresStore: PaylinkStore, Service {
 
     public func checkReady() async throws {
         try await guarded {
-            let missing = try await self.withLease { connection in
+            let missing = try await self.withLease(deadline: self.timeout) { connection in
                 try await PostgresMigrations.pending(on: connection, logger: self.logger)
             }
             guard missing.isEmpty else { throw StoreError.unavailable("migrations are not applied") }
@@ -96,7 +100,7 @@ public final class PostgresStore: PaylinkStore, Service {
     /// Runs `body` in a transaction and maps connection failures to `StoreError.unavailable`.
     func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await guarded {
-            try await self.withLease { connection in
+            try await self.withLease(deadline: self.queryTimeout) { connection in
                 try await connection.query("BEGIN", logger: self.logger)
                 do {
                     let result = try await body(connection)
@@ -111,7 +115,7 @@ public final class PostgresStore: PaylinkStore, Service {
     }
 
     func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        try await guarded { try await self.withLease(body) }
+        try await guarded { try await self.withLease(deadline: self.queryTimeout, body) }
     }
 
     /// Database and network failures become `StoreError.unavailable` (503 with Retry-After);
