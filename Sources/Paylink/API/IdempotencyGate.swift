@@ -19,7 +19,7 @@ struct IdempotencyGate: Sendable {
         _ request: Request, agent: Agent, body: Data,
         _ operation: (IdempotencyClaim?) async throws -> Response
     ) async throws -> Response {
-        guard let key = request.headers[.idempotencyKey] else { return try await operation(nil) }
+        guard let key = request.headers.value(.idempotencyKey) else { return try await operation(nil) }
         guard (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ (0x21...0x7e).contains($0) }) else {
             throw APIError.idempotencyKeyInvalid
         }

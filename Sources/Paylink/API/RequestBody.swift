@@ -18,7 +18,7 @@ enum RequestBody {
         -> (bytes: Data, object: [String: JSONValue])
     {
         _ = try ListQuery(request.uri, allowed: [])
-        if let encoding = request.headers[.contentEncoding], encoding.trimmingCharacters(in: .whitespaces).lowercased() != "identity" {
+        if let encoding = request.headers.value(.contentEncoding), encoding.trimmingCharacters(in: .whitespaces).lowercased() != "identity" {
             throw APIError.contentEncodingUnsupported
         }
         let bytes = try await self.bytes(request, limit: context.maxUploadSize)
@@ -26,7 +26,7 @@ enum RequestBody {
         // No body at all is a missing JSON object (400), whatever the Content-Type says: 415 is
         // for a body in some other format, and an empty one has none.
         if bytes.isEmpty { throw APIError.invalidJSON("the body is empty") }
-        guard let contentType = request.headers[.contentType], isJSON(contentType) else { throw APIError.unsupportedMediaType }
+        guard let contentType = request.headers.value(.contentType), isJSON(contentType) else { throw APIError.unsupportedMediaType }
         return (bytes, try JSONParser.parseObject(bytes))
     }
 
@@ -47,7 +47,7 @@ enum RequestBody {
     /// The raw body, refused with 413 once it exceeds `limit` (by its Content-Length up front,
     /// or while reading one that lied or had none).
     static func bytes(_ request: Request, limit: Int) async throws -> Data {
-        if let length = request.headers[.contentLength].flatMap(declaredLength), length > limit {
+        if let length = request.headers.value(.contentLength).flatMap(declaredLength), length > limit {
             throw APIError.bodyTooLarge
         }
         var request = request

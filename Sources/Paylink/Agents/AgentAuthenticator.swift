@@ -10,7 +10,7 @@ struct AgentAuthenticator: RouterMiddleware {
     let store: any PaylinkStore
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let header = request.headers[.authorization] else { throw APIError.apiKeyMissing }
+        guard let header = request.headers.value(.authorization) else { throw APIError.apiKeyMissing }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw APIError.apiKeyInvalid }
         guard let key = APIKey(presented: String(parts[1])),
