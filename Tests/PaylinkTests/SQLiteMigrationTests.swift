@@ -83,7 +83,7 @@ struct SQLiteLeanAppendMigrationTests {
              indexes: try Self.values(db, indexes))
         }
 
-        try SQLiteMigrations.migrator.migrate(pool)
+        try SQLiteMigrations.migrator.migrate(pool, upTo: "v4-lean-append")
 
         try await pool.write { db in
             #expect(try Self.values(db, "SELECT * FROM links ORDER BY row_seq") == before.links)

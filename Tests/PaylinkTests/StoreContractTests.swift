@@ -151,6 +151,22 @@ struct StoreContractTests {
         #expect(try await store.purgeIdempotencyKeys(createdBefore: now.addingTimeInterval(1)) == 0)
     }
 
+    /// Receipts older than the cut-off go (so that delivery is no longer recognised as a
+    /// repeat); newer ones stay and still refuse a repeat.
+    @Test(arguments: StoreKind.available) func webhookReceiptsArePrunedByAge(kind: StoreKind) async throws {
+        let fixture = try await Fixture.make(kind)
+        defer { fixture.close() }
+        let store = fixture.runtime.store
+        let link = try await fixture.link(expiresIn: 600)
+        let now = fixture.paylink.clock.now()
+        let old = WebhookReceipt(provider: "sandbox", eventID: "evt_old", receivedAt: now.addingTimeInterval(-31 * 86_400))
+        let recent = WebhookReceipt(provider: "sandbox", eventID: "evt_recent", receivedAt: now.addingTimeInterval(-86_400))
+        for receipt in [old, recent] { _ = try await store.updatePayments(link.id, receipt: receipt) { _ in [] } }
+        #expect(try await store.purgeWebhookReceipts(receivedBefore: now.addingTimeInterval(-WebhookReceipt.retention)) == 1)
+        _ = try await store.updatePayments(link.id, receipt: old) { _ in [] }  // no longer a duplicate
+        await #expect(throws: StoreError.duplicate) { _ = try await store.updatePayments(link.id, receipt: recent) { _ in [] } }
+    }
+
     @Test(arguments: StoreKind.available) func agentsAndSigningKeys(kind: StoreKind) async throws {
         let fixture = try await Fixture.make(kind)
         defer { fixture.close() }

@@ -3,7 +3,7 @@ import Logging
 import ServiceLifecycle
 
 /// Marks open links expired soon after `expires_at` and prunes idempotency records older
-/// than 24 h. It works from the database, not from timers held in memory, so links that
+/// than 24 h and webhook receipts older than 30 days. It works from the database, not from timers held in memory, so links that
 /// expired while the service was down are expired on the first pass after start.
 struct LinkExpiryService: Service, CustomStringConvertible {
     let links: LinkService
@@ -38,6 +38,7 @@ struct LinkExpiryService: Service, CustomStringConvertible {
                 if due.count < 100 { break }
             }
             _ = try await store.purgeIdempotencyKeys(createdBefore: clock.now().addingTimeInterval(-IdempotencyGate.retention))
+            _ = try await store.purgeWebhookReceipts(receivedBefore: clock.now().addingTimeInterval(-WebhookReceipt.retention))
         } catch is CancellationError {
             return
         } catch {

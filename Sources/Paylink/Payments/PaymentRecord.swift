@@ -68,6 +68,11 @@ public struct WebhookReceipt: Sendable, Equatable {
     public let provider: String
     public let eventID: String
     public let receivedAt: Date
+
+    /// How long a receipt is kept (the expiry sweeper deletes older ones). Far longer than any
+    /// PSP retries a delivery (Stripe: 3 days), and a report that comes later still changes
+    /// nothing: a payment with an outcome ignores a second one (`late`, or the same outcome).
+    static let retention: TimeInterval = 30 * 24 * 60 * 60
 }
 
 /// Which attempts a velocity rule counts.

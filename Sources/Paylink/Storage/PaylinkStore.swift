@@ -68,6 +68,10 @@ public protocol PaylinkStore: Sendable {
     func claimIdempotencyKey(_ claim: IdempotencyClaim) async throws -> IdempotencyClaimResult
     func releaseIdempotencyKey(_ claim: IdempotencyClaim) async throws
     func purgeIdempotencyKeys(createdBefore: Date) async throws -> Int
+
+    // MARK: Webhook receipts
+    /// Deletes receipts received before `receivedBefore`; returns how many.
+    func purgeWebhookReceipts(receivedBefore: Date) async throws -> Int
 }
 
 /// Errors a store raises for conditions callers handle; anything else is an outage.

@@ -156,6 +156,8 @@ enum PostgresMigrations {
                 "CREATE INDEX links_customer_phone ON links(customer_phone) WHERE customer_phone IS NOT NULL",
             ]
         ),
+        // See the SQLite migration of the same name: receipts are pruned by age.
+        ("v5-webhook-receipts-by-age", ["CREATE INDEX webhook_receipts_received ON webhook_receipts(received_at)"]),
     ]
 
     static func apply(on connection: PostgresConnection, logger: Logger) async throws {

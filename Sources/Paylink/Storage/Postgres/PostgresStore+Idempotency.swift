@@ -57,17 +57,30 @@ extension PostgresStore {
     static let purgeBatch = 1000
 
     public func purgeIdempotencyKeys(createdBefore date: Date) async throws -> Int {
+        try await purge(
+            """
+            DELETE FROM idempotency_keys WHERE ctid IN (
+                SELECT ctid FROM idempotency_keys WHERE created_at < \(date.unixSeconds) LIMIT \(Self.purgeBatch))
+            RETURNING 1
+            """)
+    }
+
+    public func purgeWebhookReceipts(receivedBefore date: Date) async throws -> Int {
+        try await purge(
+            """
+            DELETE FROM webhook_receipts WHERE ctid IN (
+                SELECT ctid FROM webhook_receipts WHERE received_at < \(date.unixSeconds) LIMIT \(Self.purgeBatch))
+            RETURNING 1
+            """)
+    }
+
+    /// Runs a delete of at most `purgeBatch` rows (`RETURNING 1` per row) until one deletes fewer.
+    private func purge(_ batch: PostgresQuery) async throws -> Int {
         var total = 0
         while true {
             let deleted = try await transaction { connection in
-                let rows = try await connection.query(
-                    """
-                    DELETE FROM idempotency_keys WHERE ctid IN (
-                        SELECT ctid FROM idempotency_keys WHERE created_at < \(date.unixSeconds) LIMIT \(Self.purgeBatch))
-                    RETURNING 1
-                    """, logger: self.logger)
                 var count = 0
-                for try await _ in rows { count += 1 }
+                for try await _ in try await connection.query(batch, logger: self.logger) { count += 1 }
                 return count
             }
             total += deleted

@@ -210,6 +210,11 @@ enum SQLiteMigrations {
                     CREATE INDEX events_agent ON events(agent_id, cursor);
                     """)
         }
+        // Receipts are pruned by age (`WebhookReceipt.retention`): without an index each sweep
+        // would scan the table holding the writer.
+        migrator.registerMigration("v5-webhook-receipts-by-age") { db in
+            try db.execute(sql: "CREATE INDEX webhook_receipts_received ON webhook_receipts(received_at)")
+        }
         return migrator
     }()
 }

@@ -48,6 +48,13 @@ extension SQLiteStore {
         }
     }
 
+    public func purgeWebhookReceipts(receivedBefore date: Date) async throws -> Int {
+        try await writeTransaction { db in
+            try db.execute(sql: "DELETE FROM webhook_receipts WHERE received_at < ?", arguments: [date.unixSeconds])
+            return db.changesCount
+        }
+    }
+
     /// Stores the response for replay, in the caller's transaction.
     static func complete<Value>(_ completion: IdempotencyCompletion<Value>, with value: Value, in db: Database) throws {
         try store(try completion.render(value), for: completion.claim, in: db)
