@@ -110,6 +110,30 @@ struct PaymentPageTests {
         }
     }
 
+    /// `--psp-port 0` and no `--psp-url`: there is nothing to tokenise with. The open link's
+    /// page used to offer the form anyway, with `https://127.0.0.1:0` in its CSP; it is now the
+    /// "temporarily unavailable" page, as `/pay` answers 503. Dead and paid links are unchanged.
+    @Test func withoutAPSPAnOpenLinkIsTemporarilyUnavailable() async throws {
+        let paylink = try await TestPaylink.make { $0.pspURL = nil }
+        defer { paylink.cleanUp() }
+        try await paylink.test { client in
+            let link = try await client.createLink(key: paylink.agent)
+            let page = try await client.send(.get, "/p/\(Self.token(link))", key: nil)
+            #expect(page.status == .serviceUnavailable)
+            #expect(page.headers[.retryAfter] != nil)
+            #expect(page.text.contains("Temporarily unavailable"))
+            #expect(!page.text.contains(#"id="card-form""#) && !page.text.contains("127.0.0.1:0"))
+            let csp = try #require(page.headers[.contentSecurityPolicy])
+            #expect(csp.contains("connect-src 'self';"), "\(csp)")
+
+            let paid = try await client.createLink(key: paylink.agent)
+            try await Self.setPayment(paylink, paid, .succeeded)
+            #expect(try await client.send(.get, "/p/\(Self.token(paid))", key: nil).status == .ok)
+            _ = try await client.send(.post, "/v1/links/\(link["id"]!)/cancel", key: paylink.agent)
+            #expect(try await client.send(.get, "/p/\(Self.token(link))", key: nil).status == .gone)
+        }
+    }
+
     @Test func everyCardFieldHasItsAutocompleteTokenAndALabel() async throws {
         let paylink = try await Self.make()
         defer { paylink.cleanUp() }

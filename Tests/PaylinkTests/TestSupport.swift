@@ -55,6 +55,9 @@ struct TestPaylink {
         configuration.port = 0
         configuration.publicURL = "https://pay.example.test"
         configuration.pspPort = 0
+        // A PSP the page can name (nothing here calls it): with none at all an open link's page
+        // is "temporarily unavailable". Payment tests point this at a running sandbox.
+        configuration.pspURL = "https://psp.example.test"
         configuration.heartbeatInterval = .milliseconds(300)
         configuration.expirySweepInterval = .milliseconds(100)
         // Tests create and delete many short-lived databases; power-loss durability is not what they test.

@@ -220,7 +220,9 @@ func buildRouter(_ runtime: PaylinkRuntime, payments: PaymentService? = nil) thr
 
     HealthController(store: runtime.store, metrics: runtime.metrics).addRoutes(to: router)
     OpenAPIController().addRoutes(to: router)
-    try PaymentPageController(store: runtime.store, keyRing: runtime.keyRing, clock: runtime.clock, pspURL: runtime.pspEndpoint.url)
+    let hasPSP = configuration.pspURL != nil || configuration.pspPort != 0
+    try PaymentPageController(
+        store: runtime.store, keyRing: runtime.keyRing, clock: runtime.clock, pspURL: hasPSP ? runtime.pspEndpoint.url : nil)
         .addRoutes(to: router)
     PaymentPageAPIController(payments: payments, clock: runtime.clock, trustForwardedFor: configuration.trustForwardedFor)
         .addRoutes(to: router)

@@ -15,7 +15,7 @@ import Mustache
 /// | "contact the agent" | expired or cancelled | 410 |
 /// | "too many attempts, ask for a new link" | locked | 409, as `link_locked` from `/pay` |
 /// | "link not valid" | unknown, altered, truncated or retired-key token | 404, identical bytes |
-/// | "temporarily unavailable" | storage outage | 503 + `Retry-After` |
+/// | "temporarily unavailable" | storage outage, or an open link with no PSP configured | 503 + `Retry-After` |
 ///
 /// An attempt in flight outranks expiry: a payment that completes after the link expired is
 /// still recorded (SPEC §3), so the customer waits for its outcome rather than being told the
@@ -25,17 +25,19 @@ struct PaymentPageController: Sendable {
     let keyRing: SigningKeyRing
     let clock: any WallClock
     /// Base of the PSP's API as the browser reaches it; the script tokenises at `pspURL/v1/tokens`.
-    let pspURL: String
-    /// The PSP's origin for the CSP's `connect-src`, worked out once.
-    let pspOrigin: String
+    /// Nil when no PSP is configured (`--psp-port 0` and no `--psp-url`): an open link's page
+    /// then says "temporarily unavailable" rather than offering a form that cannot tokenise.
+    let pspURL: String?
+    /// The PSP's origin for the CSP's `connect-src`, worked out once; none without a PSP.
+    let connectSources: [String]
     let templates: MustacheLibrary
 
-    init(store: any PaylinkStore, keyRing: SigningKeyRing, clock: any WallClock, pspURL: String) throws {
+    init(store: any PaylinkStore, keyRing: SigningKeyRing, clock: any WallClock, pspURL: String?) throws {
         self.store = store
         self.keyRing = keyRing
         self.clock = clock
-        self.pspURL = pspURL.hasSuffix("/") ? String(pspURL.dropLast()) : pspURL
-        self.pspOrigin = PSPEndpoint.origin(of: pspURL)
+        self.pspURL = pspURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        self.connectSources = pspURL.map { [PSPEndpoint.origin(of: $0)] } ?? []
         var library = MustacheLibrary()
         try library.register(PageTemplate.layout, named: "page")
         self.templates = library
@@ -111,6 +113,11 @@ struct PaymentPageController: Sendable {
             values["body"] = strings[.confirmingBody]
             values["confirming"] = true
             values["continueLabel"] = strings[.continueLabel]
+        case .open where pspURL == nil:
+            // Nothing to pay with: the same page and status as an outage, as `/pay` answers 503.
+            var response = render(.serviceUnavailable, strings, ["heading": strings[.unavailableTitle], "body": strings[.unavailableBody]])
+            response.headers[.retryAfter] = "5"
+            return response
         case .open:
             values = details(link, strings) { _ in true }
             values["heading"] = strings[.title]
@@ -154,7 +161,7 @@ struct PaymentPageController: Sendable {
         var messages: [String: String] = [:]
         for key in PageStrings.scriptKeys { messages[key.rawValue] = strings[key] }
         let config: [String: Any] = [
-            "base": "/p/\(token)", "psp": pspURL, "state": state.rawValue, "link": link.id.rawValue,
+            "base": "/p/\(token)", "psp": pspURL ?? "", "state": state.rawValue, "link": link.id.rawValue,
             "amount": link.amount.minorUnits, "currency": link.amount.currency.code,
             "left": max(0, Int(link.expiresAt.timeIntervalSince(now).rounded(.down))), "t": messages,
         ]
@@ -172,7 +179,7 @@ struct PaymentPageController: Sendable {
     }
 
     private func render(_ status: HTTPResponse.Status, _ strings: PageStrings, _ values: [String: Any]) -> Response {
-        let security = PageSecurityHeaders(connectSources: [pspOrigin])
+        let security = PageSecurityHeaders(connectSources: connectSources)
         var context = values
         context["lang"] = strings.lang
         context["nonce"] = security.nonce
