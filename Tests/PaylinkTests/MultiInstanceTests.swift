@@ -114,6 +114,28 @@ struct MultiInstanceTests {
         }
     }
 
+    /// `paylink` reaching its PostgreSQL through a proxy the test can cut or freeze, waiting at
+    /// most 1 s for a connection.
+    static func behindProxy(_ paylink: TestPaylink) async throws -> (TestPaylink, TCPProxy) {
+        let url = try #require(URLComponents(string: paylink.configuration.databaseURL!))
+        let proxy = try await TCPProxy(to: url.port!)
+        var viaProxy = paylink
+        var proxied = url
+        proxied.port = proxy.port
+        viaProxy.configuration.databaseURL = proxied.string
+        viaProxy.configuration.databaseTimeout = .seconds(1)
+        return (viaProxy, proxy)
+    }
+
+    /// Whether `/readyz` turns 200 again within about 10 s.
+    static func readyAgain(_ client: any TestClientProtocol) async throws -> Bool {
+        for _ in 0..<50 {
+            if try await client.send(.get, "/readyz", key: nil).status == .ok { return true }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return false
+    }
+
     /// The database goes away (a proxy closes every connection and refuses new ones) and comes
     /// back. It used to stall the suite: a lease granted on a connection that had just closed sent
     /// a query postgres-nio dropped, and the request waited for it forever (see `withLease`).
@@ -122,13 +144,7 @@ struct MultiInstanceTests {
     func theServiceRecoversByItselfWhenTheDatabaseReturns() async throws {
         let paylink = try await TestPaylink.make(.postgres)
         defer { paylink.cleanUp() }
-        let url = try #require(URLComponents(string: paylink.configuration.databaseURL!))
-        let proxy = try await TCPProxy(to: url.port!)
-        var viaProxy = paylink
-        var proxied = url
-        proxied.port = proxy.port
-        viaProxy.configuration.databaseURL = proxied.string
-        viaProxy.configuration.databaseTimeout = .seconds(1)
+        let (viaProxy, proxy) = try await Self.behindProxy(paylink)
         try await viaProxy.test(.live) { client in
             #expect(try await client.send(.get, "/readyz", key: nil).status == .ok)
             _ = try await client.createLink(key: paylink.agent)
@@ -143,12 +159,7 @@ struct MultiInstanceTests {
             #expect(sawOutage, "readiness fails and requests answer 503 while the database is gone")
 
             proxy.restore()
-            var recovered = false
-            for _ in 0..<50 where !recovered {
-                recovered = try await client.send(.get, "/readyz", key: nil).status == .ok
-                if !recovered { try await Task.sleep(for: .milliseconds(200)) }
-            }
-            #expect(recovered, "no restart needed")
+            #expect(try await Self.readyAgain(client), "no restart needed")
             let list = try await client.send(.get, "/v1/links", key: paylink.agent).jsonObject()
             #expect((list["data"] as? [Any])?.count == 1, "what was acknowledged before the outage is still there")
         }
@@ -165,13 +176,8 @@ struct MultiInstanceTests {
     func aDatabaseThatStopsAnsweringCostsA503NotAHang() async throws {
         let paylink = try await TestPaylink.make(.postgres)
         defer { paylink.cleanUp() }
-        let url = try #require(URLComponents(string: paylink.configuration.databaseURL!))
-        let proxy = try await TCPProxy(to: url.port!)
-        var viaProxy = paylink
-        var proxied = url
-        proxied.port = proxy.port
-        viaProxy.configuration.databaseURL = proxied.string
-        viaProxy.configuration.databaseTimeout = .seconds(1)
+        let (behind, proxy) = try await Self.behindProxy(paylink)
+        var viaProxy = behind
         viaProxy.configuration.databaseQueryTimeout = .seconds(2)
         try await viaProxy.test(.live) { client in
             // On a loaded test machine a create may itself be slow enough for a 503; retried as a
@@ -198,12 +204,7 @@ struct MultiInstanceTests {
             #expect(create.status == .serviceUnavailable)
 
             proxy.thaw()
-            var recovered = false
-            for _ in 0..<50 where !recovered {
-                recovered = try await client.send(.get, "/readyz", key: nil).status == .ok
-                if !recovered { try await Task.sleep(for: .milliseconds(200)) }
-            }
-            #expect(recovered, "no restart needed")
+            #expect(try await Self.readyAgain(client), "no restart needed")
             let links = try await client.send(.get, "/v1/links", key: paylink.agent).jsonObject()["data"] as? [[String: Any]]
             #expect(links?.compactMap { $0["id"] as? String }.contains(before["id"] as? String ?? "") == true, "acknowledged before the stall")
             // The create that got a 503 had sent no more than BEGIN when the database stopped
