@@ -72,12 +72,12 @@ struct CLITests {
         return file.path
     }
 
-    /// Runs the built `paylink` with `arguments`, no `PAYLINK_*` variables, at most 60 s.
-    static func paylink(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+    /// Runs the built `paylink` with `arguments`, no `PAYLINK_*` variables but `environment`, at most 60 s.
+    static func paylink(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
         let process = Process()
         process.executableURL = try binary()
         process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PAYLINK_") }
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PAYLINK_") }.merging(environment) { $1 }
         let output = Pipe()
         let error = Pipe()
         process.standardOutput = output
