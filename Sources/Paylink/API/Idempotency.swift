@@ -33,15 +33,24 @@ public enum IdempotencyClaimResult: Sendable, Equatable {
     case inProgress
 }
 
+/// Thrown by a store from inside a mutation's transaction when its key is already taken: the
+/// mutation changed nothing. `IdempotencyGate` answers with the replay, 422 or 409.
+public struct IdempotencyRefusal: Error, Sendable, Equatable {
+    /// `.replay`, `.mismatch` or `.inProgress`; never `.acquired`.
+    public let result: IdempotencyClaimResult
+}
+
 /// The response stored for replay: status and the exact body bytes.
 public struct StoredResponse: Sendable, Equatable {
     public let status: Int
     public let body: Data
 }
 
-/// Finishes a claim inside the mutation's own transaction, so "the link was created" and
-/// "the response to replay is stored" commit together or not at all: a crash in between
-/// can neither lose the response nor create the link twice on retry.
+/// Claims the key and stores the response inside the mutation's own transaction, so "the key
+/// is taken", "the link was created" and "the response to replay is stored" commit together or
+/// not at all: a crash can neither lose the response nor create the link twice on retry, nor
+/// leave a claim behind that makes the retry wait for a lease (a claim in a transaction of its
+/// own did, and cost a commit of its own on every keyed request).
 public struct IdempotencyCompletion<Value: Sendable>: Sendable {
     public let claim: IdempotencyClaim
     public let render: @Sendable (Value) throws -> StoredResponse

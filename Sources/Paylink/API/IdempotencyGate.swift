@@ -4,17 +4,24 @@ import Hummingbird
 
 /// `Idempotency-Key` handling for every POST (SPEC §2, Stripe's semantics): the first
 /// response is stored for 24 h and replayed for the same key and body; the same key with a
-/// different body is 422; a duplicate that arrives while the first is running is 409.
+/// different body is 422; a duplicate that finds the key claimed by a request still running
+/// is 409.
+///
+/// The key is claimed in the mutation's own transaction (see `IdempotencyCompletion`), not in
+/// one before it: a duplicate racing the first waits for its commit and gets the replay (on
+/// PostgreSQL the key's row lock holds it; SQLite has one writer), and a crash mid-request
+/// leaves no claim behind. A claim with a lease is what an older version left, or
+/// `claimIdempotencyKey` (a 409 until the lease runs out).
 struct IdempotencyGate: Sendable {
     let store: any PaylinkStore
     let clock: any WallClock
     let sealer: ResponseSealer
-    /// How long a claimed key blocks others before the claim is presumed abandoned by a crash.
+    /// How long a claim left by a crash blocks others before it is presumed abandoned.
     var lease: TimeInterval = 60
     static let retention: TimeInterval = 24 * 60 * 60
 
-    /// Runs `operation` at most once per key. `operation` receives the claim to complete in its
-    /// own transaction, and its response must be exactly what that completion stores.
+    /// Runs `operation` at most once per key. `operation` receives the claim to take and complete
+    /// in its own transaction, and its response must be exactly what that completion stores.
     func run(
         _ request: Request, agent: Agent, body: Data,
         _ operation: (IdempotencyClaim?) async throws -> Response
@@ -27,25 +34,23 @@ struct IdempotencyGate: Sendable {
             agentID: agent.id, key: key,
             requestHash: IdempotencyClaim.hash(method: request.method.rawValue, path: request.uri.path, body: body),
             now: clock.now(), lease: lease)
-        switch try await store.claimIdempotencyKey(claim) {
-        case .replay(let stored):
-            var headers = HTTPFields()
-            headers[.contentType] = "application/json"
-            headers[.cacheControl] = "no-store"
-            headers[.idempotentReplayed] = "true"
-            let body = try sealer.open(stored.body)
-            return Response(status: HTTPResponse.Status(code: stored.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
-        case .mismatch:
-            throw APIError.idempotencyKeyReused
-        case .inProgress:
-            throw APIError.idempotencyKeyInUse
-        case .acquired:
-            do {
-                return try await operation(claim)
-            } catch {
-                // Nothing was committed with the claim: free the key so a corrected retry can run.
-                try? await store.releaseIdempotencyKey(claim)
-                throw error
+        // A request that fails stores nothing, so its key stays free for a corrected retry.
+        do {
+            return try await operation(claim)
+        } catch let refusal as IdempotencyRefusal {
+            switch refusal.result {
+            case .replay(let stored):
+                var headers = HTTPFields()
+                headers[.contentType] = "application/json"
+                headers[.cacheControl] = "no-store"
+                headers[.idempotentReplayed] = "true"
+                let body = try sealer.open(stored.body)
+                return Response(
+                    status: HTTPResponse.Status(code: stored.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+            case .mismatch:
+                throw APIError.idempotencyKeyReused
+            case .inProgress, .acquired:
+                throw APIError.idempotencyKeyInUse
             }
         }
     }

@@ -3,43 +3,54 @@ import PostgresNIO
 
 extension PostgresStore {
     public func claimIdempotencyKey(_ claim: IdempotencyClaim) async throws -> IdempotencyClaimResult {
-        try await transaction { connection in
-            let now = claim.now.unixSeconds
-            let lockedUntil = now + Int64(claim.lease.rounded(.up))
-            // Insert-or-nothing, then lock whichever row exists: two instances racing on one key serialise here.
-            var inserted = false
-            for try await _ in try await connection.query(
-                """
-                INSERT INTO idempotency_keys (agent_id, key, request_hash, created_at, locked_until)
-                VALUES (\(claim.agentID.rawValue), \(claim.key), \(claim.requestHash), \(now), \(lockedUntil))
-                ON CONFLICT DO NOTHING RETURNING key
-                """, logger: self.logger)
-            {
-                inserted = true
-            }
-            if inserted { return .acquired }
-            for try await row in try await connection.query(
-                """
-                SELECT request_hash, response_status, response_body, locked_until
-                FROM idempotency_keys WHERE agent_id = \(claim.agentID.rawValue) AND key = \(claim.key) FOR UPDATE
-                """, logger: self.logger)
-            {
-                let cells = row.makeRandomAccess()
-                let storedHash = try cells["request_hash"].decode(Data.self)
-                guard ConstantTime.equal(storedHash, claim.requestHash) else { return .mismatch }
-                if let status = try cells["response_status"].decode(Int32?.self) {
-                    return .replay(StoredResponse(status: Int(status), body: try cells["response_body"].decode(Data?.self) ?? Data()))
-                }
-                let holder = try cells["locked_until"].decode(Int64?.self) ?? 0
-                if holder > now { return .inProgress }
-            }
-            // The previous holder never finished (it crashed): its mutation committed nothing, so run again.
-            // (If the row vanished meanwhile — released or purged — this updates nothing and the caller runs once.)
-            try await connection.query(
-                "UPDATE idempotency_keys SET locked_until = \(lockedUntil) WHERE agent_id = \(claim.agentID.rawValue) AND key = \(claim.key)",
-                logger: self.logger)
-            return .acquired
+        try await transaction { connection in try await self.take(claim, on: connection) }
+    }
+
+    /// Refuses (`IdempotencyRefusal`, the transaction then rolls back) unless the key is free; for
+    /// the start of a keyed mutation, whose `complete` stores the response in the same transaction.
+    func claim(_ claim: IdempotencyClaim, on connection: PostgresConnection) async throws {
+        let result = try await take(claim, on: connection)
+        guard result == .acquired else { throw IdempotencyRefusal(result: result) }
+    }
+
+    /// Takes the key in the caller's transaction if it is free (never used, or its holder crashed
+    /// before its lease ran out); otherwise says what the earlier use says about this one.
+    private func take(_ claim: IdempotencyClaim, on connection: PostgresConnection) async throws -> IdempotencyClaimResult {
+        let now = claim.now.unixSeconds
+        let lockedUntil = now + Int64(claim.lease.rounded(.up))
+        // Insert-or-nothing, then lock whichever row exists: two instances racing on one key serialise here.
+        var inserted = false
+        for try await _ in try await connection.query(
+            """
+            INSERT INTO idempotency_keys (agent_id, key, request_hash, created_at, locked_until)
+            VALUES (\(claim.agentID.rawValue), \(claim.key), \(claim.requestHash), \(now), \(lockedUntil))
+            ON CONFLICT DO NOTHING RETURNING key
+            """, logger: self.logger)
+        {
+            inserted = true
         }
+        if inserted { return .acquired }
+        for try await row in try await connection.query(
+            """
+            SELECT request_hash, response_status, response_body, locked_until
+            FROM idempotency_keys WHERE agent_id = \(claim.agentID.rawValue) AND key = \(claim.key) FOR UPDATE
+            """, logger: self.logger)
+        {
+            let cells = row.makeRandomAccess()
+            let storedHash = try cells["request_hash"].decode(Data.self)
+            guard ConstantTime.equal(storedHash, claim.requestHash) else { return .mismatch }
+            if let status = try cells["response_status"].decode(Int32?.self) {
+                return .replay(StoredResponse(status: Int(status), body: try cells["response_body"].decode(Data?.self) ?? Data()))
+            }
+            let holder = try cells["locked_until"].decode(Int64?.self) ?? 0
+            if holder > now { return .inProgress }
+        }
+        // The previous holder never finished (it crashed): its mutation committed nothing, so run again.
+        // (If the row vanished meanwhile — released or purged — this updates nothing and the caller runs once.)
+        try await connection.query(
+            "UPDATE idempotency_keys SET locked_until = \(lockedUntil) WHERE agent_id = \(claim.agentID.rawValue) AND key = \(claim.key)",
+            logger: self.logger)
+        return .acquired
     }
 
     public func releaseIdempotencyKey(_ claim: IdempotencyClaim) async throws {
@@ -88,13 +99,18 @@ extension PostgresStore {
         }
     }
 
-    /// Stores the response for replay, in the caller's transaction.
+    /// Stores the response for replay, in the caller's transaction (which began with `claim`).
+    /// An upsert, so a claim row purged in between cannot leave the key without its response.
     func complete<Value>(_ completion: IdempotencyCompletion<Value>, with value: Value, on connection: PostgresConnection) async throws {
         let response = try completion.render(value)
+        let claim = completion.claim
         try await connection.query(
             """
-            UPDATE idempotency_keys SET response_status = \(Int32(response.status)), response_body = \(response.body), locked_until = NULL
-            WHERE agent_id = \(completion.claim.agentID.rawValue) AND key = \(completion.claim.key)
+            INSERT INTO idempotency_keys (agent_id, key, request_hash, created_at, locked_until, response_status, response_body)
+            VALUES (\(claim.agentID.rawValue), \(claim.key), \(claim.requestHash), \(claim.now.unixSeconds), NULL,
+                \(Int32(response.status)), \(response.body))
+            ON CONFLICT (agent_id, key) DO UPDATE SET locked_until = NULL,
+                response_status = excluded.response_status, response_body = excluded.response_body
             """, logger: self.logger)
     }
 }

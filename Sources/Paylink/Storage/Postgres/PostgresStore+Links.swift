@@ -5,6 +5,7 @@ extension PostgresStore {
     public func insertLink(_ link: Link, event: EventDraft, idempotency: IdempotencyCompletion<Link>?) async throws -> Event {
         let metadata = StoreJSON.encode(link.metadata)
         let appended = try await transaction { connection in
+            if let idempotency { try await self.claim(idempotency.claim, on: connection) }
             try await connection.query(
                 """
                 INSERT INTO links (id, agent_id, signing_key_id, token_nonce, status, amount, currency, reference,
@@ -32,6 +33,8 @@ extension PostgresStore {
         transform: @escaping @Sendable (inout Link) throws -> [EventDraft]
     ) async throws -> (Link, [Event]) {
         let result = try await transaction { connection in
+            // First: a replay answers as the first request did, whatever the link is now.
+            if let idempotency { try await self.claim(idempotency.claim, on: connection) }
             var current: Link?
             for try await row in try await connection.query("SELECT * FROM links WHERE id = \(id.rawValue) FOR UPDATE", logger: self.logger) {
                 current = try Self.link(row.makeRandomAccess())

@@ -18,6 +18,7 @@ extension SQLiteStore {
         let first = try PreparedEvent(event, seq: 1, of: link)
         let response = try idempotency.map { ($0.claim, try $0.render(stored)) }
         let appended = try await writeTransaction { db in
+            if let (claim, _) = response { try Self.claim(claim, in: db) }
             // Cached: preparing (parsing and GRDB's authorizer) cost as much as running it.
             try db.cachedStatement(
                 sql: """
@@ -40,6 +41,8 @@ extension SQLiteStore {
         transform: @escaping @Sendable (inout Link) throws -> [EventDraft]
     ) async throws -> (Link, [Event]) {
         let result = try await writeTransaction { db in
+            // First: a replay answers as the first request did, whatever the link is now.
+            if let idempotency { try Self.claim(idempotency.claim, in: db) }
             guard let current = try Self.firstLink(db, "SELECT * FROM links WHERE id = ?", [id.rawValue]),
                 scope.permits(current.agentID)
             else { throw StoreError.notFound }
