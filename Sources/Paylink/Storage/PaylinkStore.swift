@@ -65,8 +65,10 @@ public protocol PaylinkStore: Sendable {
     func paymentsAwaitingOutcome(updatedBefore: Date, limit: Int) async throws -> [(payment: PaymentID, link: LinkID)]
 
     // MARK: Idempotency keys
+    /// Takes a key in a transaction of its own, with a lease. Requests take theirs inside the
+    /// change's transaction instead (`IdempotencyCompletion`); this one stands for a claim whose
+    /// holder went away, which the same rules then judge.
     func claimIdempotencyKey(_ claim: IdempotencyClaim) async throws -> IdempotencyClaimResult
-    func releaseIdempotencyKey(_ claim: IdempotencyClaim) async throws
     func purgeIdempotencyKeys(createdBefore: Date) async throws -> Int
 
     // MARK: Webhook receipts

@@ -53,16 +53,6 @@ extension PostgresStore {
         return .acquired
     }
 
-    public func releaseIdempotencyKey(_ claim: IdempotencyClaim) async throws {
-        try await transaction { connection in
-            try await connection.query(
-                """
-                DELETE FROM idempotency_keys
-                WHERE agent_id = \(claim.agentID.rawValue) AND key = \(claim.key) AND response_status IS NULL
-                """, logger: self.logger)
-        }
-    }
-
     /// Rows per purge transaction: each transaction has to fit the store's deadline, and a backlog
     /// (a long stop, a burst of keyed requests) should not be one long delete that never does.
     static let purgeBatch = 1000

@@ -42,14 +42,6 @@ extension SQLiteStore {
         guard result == .acquired else { throw IdempotencyRefusal(result: result) }
     }
 
-    public func releaseIdempotencyKey(_ claim: IdempotencyClaim) async throws {
-        try await writeTransaction { db in
-            try db.execute(
-                sql: "DELETE FROM idempotency_keys WHERE agent_id = ? AND key = ? AND response_status IS NULL",
-                arguments: [claim.agentID.rawValue, claim.key])
-        }
-    }
-
     public func purgeIdempotencyKeys(createdBefore date: Date) async throws -> Int {
         try await writeTransaction { db in
             try db.execute(sql: "DELETE FROM idempotency_keys WHERE created_at < ?", arguments: [date.unixSeconds])
