@@ -23,6 +23,15 @@ struct ConfigurationTests {
         #expect(try await PaylinkConfiguration.load(flags: [:], environment: [:]).databaseQueryTimeout == .seconds(30))
     }
 
+    /// A database URL's user and password are percent-decoded once: `%25` is a literal `%`.
+    @Test func databaseURLCredentialsAreDecodedOnce() throws {
+        let settings = try ConnectionSettings(url: "postgres://pay%40link:a%2541b%3A@db.example:5433/paylink?sslmode=require")
+        #expect(settings.username == "pay@link")
+        #expect(settings.password == "a%41b:")
+        #expect(settings.host == "db.example" && settings.port == 5433 && settings.database == "paylink")
+        #expect(settings.encryption == .require)
+    }
+
     /// `PAYLINK_MAX_AMOUNT=` (a compose file's placeholder) is unset: the file's value stands.
     @Test func anEmptyVariableIsUnset() async throws {
         try await withFile(#"{"port": 9001, "maxAmount": 500}"#) { file in

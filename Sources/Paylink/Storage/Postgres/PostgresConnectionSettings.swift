@@ -39,7 +39,7 @@ struct ConnectionSettings: Sendable {
         self.host = host
         self.port = components.port ?? 5432
         self.username = components.user ?? "postgres"
-        self.password = components.password?.removingPercentEncoding
+        self.password = components.password  // already percent-decoded; decoding again would spoil a literal "%41"
         self.database = database.isEmpty ? nil : database
         self.tlsConfiguration = tlsConfiguration
     }

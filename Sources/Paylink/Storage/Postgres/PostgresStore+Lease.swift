@@ -82,13 +82,17 @@ extension PostgresStore {
                     outcome.resume(with: .failure(StoreError.unavailable("database connection lost")))
                 }
             }
-            // Answer first, then close: closing fails the query in flight, and this request's
-            // error should say why it was given up on.
+            // Only if the work has not finished (a callback already picked up to run cannot be
+            // cancelled, and the connection may be back in the pool by then). Close first, and
+            // answer once it is closed, so the pool, which watches the same close, never lends
+            // the connection out again half-way through this transaction.
             let timer = deadline.map { deadline in
                 eventLoop.scheduleTask(in: TimeAmount(deadline)) {
-                    outcome.resume(with: .failure(StoreError.unavailable("database did not answer within \(deadline)")))
+                    guard let waiting = outcome.take() else { return }
                     let closing: EventLoopFuture<Void> = connection.close()
-                    closing.whenComplete { _ in }
+                    closing.whenComplete { _ in
+                        waiting.resume(throwing: StoreError.unavailable("database did not answer within \(deadline)"))
+                    }
                 }
             }
             Task {
@@ -148,7 +152,12 @@ private final class Outcome<T: Sendable>: Sendable {
     }
 
     func resume(with result: Result<T, any Error>) {
-        continuation.withLock { $0.take() }?.resume(with: result)
+        take()?.resume(with: result)
+    }
+
+    /// The waiting request, once: whoever takes it answers it.
+    func take() -> CheckedContinuation<T, any Error>? {
+        continuation.withLock { $0.take() }
     }
 }
 

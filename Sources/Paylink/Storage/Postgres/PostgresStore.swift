@@ -107,7 +107,9 @@ public final class PostgresStore: PaylinkStore, Service {
                     try await connection.query("COMMIT", logger: self.logger)
                     return result
                 } catch {
-                    _ = try? await connection.query("ROLLBACK", logger: self.logger)
+                    // Not on a closed connection (lost, or closed at the deadline): the query would
+                    // be dropped and never return, and PostgreSQL rolls back on the close anyway.
+                    if !connection.isClosed { _ = try? await connection.query("ROLLBACK", logger: self.logger) }
                     throw error
                 }
             }
