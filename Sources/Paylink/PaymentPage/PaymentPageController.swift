@@ -15,7 +15,8 @@ import Mustache
 /// | "contact the agent" | expired or cancelled | 410 |
 /// | "too many attempts, ask for a new link" | locked | 409, as `link_locked` from `/pay` |
 /// | "link not valid" | unknown, altered, truncated or retired-key token | 404, identical bytes |
-/// | "temporarily unavailable" | storage outage, or an open link with no PSP configured | 503 + `Retry-After` |
+/// | details and "temporarily unavailable", no card form | open, but no PSP configured | 200 |
+/// | "temporarily unavailable" | storage outage | 503 + `Retry-After` |
 ///
 /// An attempt in flight outranks expiry: a payment that completes after the link expired is
 /// still recorded (SPEC §3), so the customer waits for its outcome rather than being told the
@@ -26,7 +27,8 @@ struct PaymentPageController: Sendable {
     let clock: any WallClock
     /// Base of the PSP's API as the browser reaches it; the script tokenises at `pspURL/v1/tokens`.
     /// Nil when no PSP is configured (`--psp-port 0` and no `--psp-url`): an open link's page
-    /// then says "temporarily unavailable" rather than offering a form that cannot tokenise.
+    /// then shows the link and says payment is temporarily unavailable, rather than offering a
+    /// form that cannot tokenise. Still 200: the link is valid and open (SPEC §3).
     let pspURL: String?
     /// The PSP's origin for the CSP's `connect-src`, worked out once; none without a PSP.
     let connectSources: [String]
@@ -114,10 +116,11 @@ struct PaymentPageController: Sendable {
             values["confirming"] = true
             values["continueLabel"] = strings[.continueLabel]
         case .open where pspURL == nil:
-            // Nothing to pay with: the same page and status as an outage, as `/pay` answers 503.
-            var response = render(.serviceUnavailable, strings, ["heading": strings[.unavailableTitle], "body": strings[.unavailableBody]])
-            response.headers[.retryAfter] = "5"
-            return response
+            // Nothing to pay with (`/pay` answers 503 psp_unavailable): the details, the reason,
+            // and the help button, no form.
+            values = details(link, strings) { _ in true }
+            values["heading"] = strings[.unavailableTitle]
+            values["body"] = strings[.unavailableBody]
         case .open:
             values = details(link, strings) { _ in true }
             values["heading"] = strings[.title]
