@@ -80,10 +80,14 @@ struct IdempotencyTests {
                     }
                     return try await group.reduce(into: []) { $0.append($1) }
                 }
-                // The key is taken in the create's own transaction: the second waits for the first's
-                // commit (SQLite's one writer, PostgreSQL's row lock) and is its replay, not a 409.
-                #expect(statuses.map(\.0) == [201, 201], "\(statuses)")
-                #expect(Set(statuses.map(\.1)).count == 1, "a replay must name the same link")
+                // SPEC §2: a concurrent duplicate is 409; one that comes after the first finished
+                // is its replay, naming the same link.
+                let created = statuses.filter { $0.0 == 201 }
+                #expect(!created.isEmpty)
+                #expect(Set(created.map(\.1)).count == 1, "a replay must name the same link")
+                for other in statuses where other.0 != 201 {
+                    #expect(other.0 == 409 && other.1 == "idempotency_key_in_use")
+                }
             }
             let list = try await client.send(.get, "/v1/links?limit=100", key: paylink.agent).jsonObject()
             #expect((list["data"] as! [Any]).count == 10)
@@ -126,5 +130,17 @@ struct IdempotencyTests {
             }
             #expect(status == 201)
         }
+    }
+
+    /// The gate's record of keys running on this instance: a second entry is refused until the
+    /// first leaves; keys are the agent's own.
+    @Test func aKeyRunningOnThisInstanceIsRefusedUntilItFinishes() throws {
+        let running = InFlightKeys()
+        let alice = AgentID.generate(), bob = AgentID.generate()
+        #expect(running.enter(alice, "k"))
+        #expect(!running.enter(alice, "k"))
+        #expect(running.enter(bob, "k"))
+        running.leave(alice, "k")
+        #expect(running.enter(alice, "k"))
     }
 }

@@ -93,6 +93,37 @@ struct MultiInstanceTests {
         }
     }
 
+    /// SPEC §2: a duplicate of a request still running elsewhere is 409. The key is claimed in
+    /// the change's own transaction, so "running" is the key's advisory lock, held here by a
+    /// transaction standing for another instance's request; once it ends the key is free.
+    @Test func aKeyInUseOnAnotherInstanceIs409() async throws {
+        let paylink = try await TestPaylink.make(.postgres)
+        defer { paylink.cleanUp() }
+        let runtime = try await PaylinkRuntime.open(paylink.configuration, clock: paylink.clock)
+        defer { runtime.close() }
+        let store = try #require(runtime.store as? PostgresStore)
+        let claim = IdempotencyClaim(agentID: paylink.agentID, key: "held", requestHash: Data(), now: paylink.clock.now(), lease: 60)
+        let holding = AsyncStream.makeStream(of: Void.self)
+        let release = AsyncStream.makeStream(of: Void.self)
+        let holder = Task {
+            try await store.transaction { connection in
+                try await connection.query(
+                    "SELECT pg_advisory_xact_lock(\(PostgresStore.idempotencyLockClass), \(PostgresStore.lockHash(claim)))", logger: store.logger)
+                holding.continuation.yield()
+                for await _ in release.stream { break }
+            }
+        }
+        try await paylink.test { client in
+            for await _ in holding.stream { break }
+            let busy = try await client.send(.post, "/v1/links", key: paylink.agent, json: #"{"amount": 100, "currency": "EUR", "reference": "held"}"#, headers: ["Idempotency-Key": "held"])
+            #expect(busy.status == .conflict && busy.errorCode == "idempotency_key_in_use")
+            release.continuation.yield()
+            try await holder.value
+            let free = try await client.send(.post, "/v1/links", key: paylink.agent, json: #"{"amount": 100, "currency": "EUR", "reference": "held"}"#, headers: ["Idempotency-Key": "held"])
+            #expect(free.status == .created)
+        }
+    }
+
     @Test func expiryRunsOnceAcrossInstances() async throws {
         try await Self.withTwoInstances { paylink, a, b in
             var ids: [String] = []
@@ -178,16 +209,17 @@ struct MultiInstanceTests {
         defer { paylink.cleanUp() }
         let (behind, proxy) = try await Self.behindProxy(paylink)
         var viaProxy = behind
-        viaProxy.configuration.databaseQueryTimeout = .seconds(2)
+        viaProxy.configuration.databaseQueryTimeout = .seconds(5)
         try await viaProxy.test(.live) { client in
-            // On a loaded test machine a create may itself be slow enough for a 503; retried as a
-            // client should, with one Idempotency-Key.
+            // On a loaded test machine (the whole suite shares one PostgreSQL and its append lock)
+            // a create may itself hit the deadline: retried as a client should, with one
+            // Idempotency-Key, past the 409 its abandoned attempt holds until PostgreSQL ends it.
             var before: [String: Any] = [:]
-            for _ in 0..<5 where before.isEmpty {
+            for _ in 0..<40 where before.isEmpty {
                 let response = try await client.send(
                     .post, "/v1/links", key: paylink.agent, json: #"{"amount": 100, "currency": "EUR", "reference": "before"}"#,
                     headers: ["Idempotency-Key": "before-freeze"])
-                if response.status == .created { before = try response.jsonObject() }
+                if response.status == .created { before = try response.jsonObject() } else { try await Task.sleep(for: .milliseconds(250)) }
             }
             #expect(before["id"] is String)
             #expect(try await client.send(.get, "/readyz", key: nil).status == .ok)

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Synchronization
 
 /// `Idempotency-Key` handling for every POST (SPEC §2, Stripe's semantics): the first
 /// response is stored for 24 h and replayed for the same key and body; the same key with a
@@ -8,16 +9,19 @@ import Hummingbird
 /// is 409.
 ///
 /// The key is claimed in the mutation's own transaction (see `IdempotencyCompletion`), not in
-/// one before it: a duplicate racing the first waits for its commit and gets the replay (on
-/// PostgreSQL the key's row lock holds it; SQLite has one writer), and a crash mid-request
-/// leaves no claim behind. A claim with a lease is what an older version left, or
-/// `claimIdempotencyKey` (a 409 until the lease runs out).
+/// one before it, so a crash mid-request leaves no claim behind and a keyed request costs one
+/// commit. "Still running" (SPEC §2: a concurrent duplicate is 409) is therefore known without
+/// a row: on this instance from `inFlight`, across PostgreSQL instances from a transaction-scoped
+/// advisory lock on the key (`PostgresStore.claim`). A claim with a lease is what an older
+/// version left, or `claimIdempotencyKey` (a 409 until the lease runs out).
 struct IdempotencyGate: Sendable {
     let store: any PaylinkStore
     let clock: any WallClock
     let sealer: ResponseSealer
     /// How long a claim left by a crash blocks others before it is presumed abandoned.
     var lease: TimeInterval = 60
+    /// Keys whose request is running on this instance.
+    let inFlight = InFlightKeys()
     static let retention: TimeInterval = 24 * 60 * 60
 
     /// Runs `operation` at most once per key. `operation` receives the claim to take and complete
@@ -34,6 +38,8 @@ struct IdempotencyGate: Sendable {
             agentID: agent.id, key: key,
             requestHash: IdempotencyClaim.hash(method: request.method.rawValue, path: request.uri.path, body: body),
             now: clock.now(), lease: lease)
+        guard inFlight.enter(agent.id, key) else { throw APIError.idempotencyKeyInUse }
+        defer { inFlight.leave(agent.id, key) }
         // A request that fails stores nothing, so its key stays free for a corrected retry.
         do {
             return try await operation(claim)
@@ -53,6 +59,24 @@ struct IdempotencyGate: Sendable {
                 throw APIError.idempotencyKeyInUse
             }
         }
+    }
+}
+
+/// The (agent, key) pairs with a request running in this process.
+final class InFlightKeys: Sendable {
+    private struct Entry: Hashable {
+        let agent: AgentID
+        let key: String
+    }
+    private let running = Mutex<Set<Entry>>([])
+
+    /// False if a request with this key is already running.
+    func enter(_ agent: AgentID, _ key: String) -> Bool {
+        running.withLock { $0.insert(Entry(agent: agent, key: key)).inserted }
+    }
+
+    func leave(_ agent: AgentID, _ key: String) {
+        _ = running.withLock { $0.remove(Entry(agent: agent, key: key)) }
     }
 }
 

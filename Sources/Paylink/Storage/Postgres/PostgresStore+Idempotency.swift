@@ -8,9 +8,32 @@ extension PostgresStore {
 
     /// Refuses (`IdempotencyRefusal`, the transaction then rolls back) unless the key is free; for
     /// the start of a keyed mutation, whose `complete` stores the response in the same transaction.
+    ///
+    /// A request with the same key still running on another instance holds the key's
+    /// transaction-scoped advisory lock: that is a 409 (SPEC §2), not a wait. The lock is
+    /// (class, 32-bit hash of agent and key), a key space apart from the single-number locks; a
+    /// collision costs an unrelated concurrent request a 409 one time in 2^32.
     func claim(_ claim: IdempotencyClaim, on connection: PostgresConnection) async throws {
+        var running = true
+        for try await acquired in try await connection.query(
+            "SELECT pg_try_advisory_xact_lock(\(Self.idempotencyLockClass), \(Self.lockHash(claim)))", logger: self.logger
+        ).decode(Bool.self) {
+            running = !acquired
+        }
+        if running { throw IdempotencyRefusal(result: .inProgress) }
         let result = try await take(claim, on: connection)
         guard result == .acquired else { throw IdempotencyRefusal(result: result) }
+    }
+
+    static let idempotencyLockClass: Int32 = 0x706c_6b49  // "plkI"
+
+    /// A stable 32-bit hash of the claim's agent and key (FNV-1a; Swift's `Hasher` is seeded per process).
+    static func lockHash(_ claim: IdempotencyClaim) -> Int32 {
+        var hash: UInt32 = 2_166_136_261
+        for byte in claim.agentID.rawValue.utf8 + [0] + claim.key.utf8 {
+            hash = (hash ^ UInt32(byte)) &* 16_777_619
+        }
+        return Int32(bitPattern: hash)
     }
 
     /// Takes the key in the caller's transaction if it is free (never used, or its holder crashed
