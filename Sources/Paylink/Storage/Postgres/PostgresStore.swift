@@ -37,8 +37,9 @@ public final class PostgresStore: PaylinkStore, Service {
     public init(
         url: String, schema: String? = nil, timeout: Duration = .seconds(5), queryTimeout: Duration = .seconds(30), doorbell: EventDoorbell? = nil, logger: Logger
     ) throws {
-        var configuration = try Self.configuration(url: url)
-        self.settings = try ConnectionSettings(url: url)
+        let settings = try ConnectionSettings(url: url)
+        var configuration = Self.configuration(settings)
+        self.settings = settings
         if let schema {
             configuration.options.additionalStartupParameters.append(("search_path", schema))
         }
@@ -56,9 +57,8 @@ public final class PostgresStore: PaylinkStore, Service {
         await cancelWhenGracefulShutdown { await self.client.run() }
     }
 
-    /// Parses `postgres://user:pass@host:port/db?sslmode=disable|prefer|require|verify-full`.
-    static func configuration(url: String) throws -> PostgresClient.Configuration {
-        let settings = try ConnectionSettings(url: url)
+    /// The pool's configuration for `postgres://user:pass@host:port/db?sslmode=…` (see `ConnectionSettings`).
+    static func configuration(_ settings: ConnectionSettings) -> PostgresClient.Configuration {
         var configuration = PostgresClient.Configuration(
             host: settings.host, port: settings.port, username: settings.username, password: settings.password,
             database: settings.database, tls: settings.clientTLS)
