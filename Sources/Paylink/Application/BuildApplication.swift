@@ -168,14 +168,14 @@ public func buildApplication(
     let ownAddress = OwnAddress(configuration)
     let psp = runtime.pspEndpoint
     var pspServices: [any Service] = []
-    if configuration.pspURL == nil, configuration.pspPort != 0 {
+    if !configuration.hasPSP {
+        logger.warning("no PSP: the sandbox is off (--psp-port 0) and no --psp-url is set; payments will answer 503 psp_unavailable")
+    } else if configuration.pspURL == nil {
         pspServices.append(
             try buildSandboxPSP(
                 configuration: runtime.sandboxConfiguration(
                     certificate: certificate.map { ($0.chain, $0.key) }, trustRoots: certificate?.developmentCA, webhookBase: ownAddress),
                 logger: Logger(label: "sandbox-psp")))
-    } else if configuration.pspURL == nil {
-        logger.warning("no PSP: the sandbox is off (--psp-port 0) and no --psp-url is set; payments will answer 503 psp_unavailable")
     }
     let pspClient = PSPClient(
         baseURL: psp.url, secretKey: psp.secretKey, trustRoots: configuration.pspCAFile ?? certificate?.developmentCA, logger: logger)
@@ -220,9 +220,9 @@ func buildRouter(_ runtime: PaylinkRuntime, payments: PaymentService? = nil) thr
 
     HealthController(store: runtime.store, metrics: runtime.metrics).addRoutes(to: router)
     OpenAPIController().addRoutes(to: router)
-    let hasPSP = configuration.pspURL != nil || configuration.pspPort != 0
     try PaymentPageController(
-        store: runtime.store, keyRing: runtime.keyRing, clock: runtime.clock, pspURL: hasPSP ? runtime.pspEndpoint.url : nil)
+        store: runtime.store, keyRing: runtime.keyRing, clock: runtime.clock,
+        pspURL: configuration.hasPSP ? runtime.pspEndpoint.url : nil)
         .addRoutes(to: router)
     PaymentPageAPIController(payments: payments, clock: runtime.clock, trustForwardedFor: configuration.trustForwardedFor)
         .addRoutes(to: router)

@@ -320,6 +320,9 @@ public struct PaylinkConfiguration: Sendable {
         }
     }
 
+    /// Whether payments have a PSP: one at `pspURL`, or the embedded sandbox (`pspPort` not 0).
+    var hasPSP: Bool { pspURL != nil || pspPort != 0 }
+
     /// The origin links point at.
     public var resolvedPublicURL: String {
         if let publicURL { return publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL }
