@@ -3,8 +3,9 @@ import Logging
 import ServiceLifecycle
 
 /// Marks open links expired soon after `expires_at` and prunes idempotency records older
-/// than 24 h and webhook receipts older than 30 days. It works from the database, not from timers held in memory, so links that
-/// expired while the service was down are expired on the first pass after start.
+/// than 24 h and webhook receipts older than 30 days. It works from the database, not from
+/// timers held in memory, so links that expired while the service was down are expired on the
+/// first pass after start.
 struct LinkExpiryService: Service, CustomStringConvertible {
     let links: LinkService
     let store: any PaylinkStore

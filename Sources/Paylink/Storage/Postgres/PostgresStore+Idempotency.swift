@@ -69,7 +69,7 @@ extension PostgresStore {
             if holder > now { return .inProgress }
         }
         // The previous holder never finished (it crashed): its mutation committed nothing, so run again.
-        // (If the row vanished meanwhile — released or purged — this updates nothing and the caller runs once.)
+        // (If the row was purged meanwhile, this updates nothing; `complete` inserts it again.)
         try await connection.query(
             "UPDATE idempotency_keys SET locked_until = \(lockedUntil) WHERE agent_id = \(claim.agentID.rawValue) AND key = \(claim.key)",
             logger: self.logger)
