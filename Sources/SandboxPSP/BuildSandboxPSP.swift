@@ -25,6 +25,12 @@ public func buildSandboxPSP(
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
         tls.minimumTLSVersion = .tlsv12
+        // Forward-secret AEAD suites only, as Paylink's own listener (not NIOSSL's default, which
+        // also allows CBC with SHA-1).
+        tls.cipherSuites = [
+            "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+            "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+        ].joined(separator: ":")
         tls.applicationProtocols = ["http/1.1"]
         server = try .tls(.http1(), tlsConfiguration: tls)
     } else {

@@ -33,6 +33,24 @@ struct OperationsTests {
             try await old.shutdown()
             #expect(refused, "TLS 1.1 must be refused")
 
+            // TLS 1.2 with a CBC suite (SHA-1 MAC) is refused too: AEAD suites only.
+            tls.maximumTLSVersion = .tlsv12
+            tls.cipherSuites = "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-ECDSA-AES128-SHA256"
+            let cbc = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+            var cbcRefused = false
+            do {
+                _ = try await cbc.execute(HTTPClientRequest(url: "https://localhost:\(client.port!)/healthz"), timeout: .seconds(5))
+            } catch { cbcRefused = true }
+            try await cbc.shutdown()
+            #expect(cbcRefused, "TLS 1.2 with a CBC cipher suite must be refused")
+
+            tls.cipherSuites = "ECDHE-ECDSA-AES128-GCM-SHA256"
+            let gcm = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+            let gcmResponse = try await gcm.execute(HTTPClientRequest(url: "https://localhost:\(client.port!)/healthz"), timeout: .seconds(5))
+            #expect(gcmResponse.status == .ok, "TLS 1.2 with AES-GCM is served")
+            try await gcm.shutdown()
+
+            tls.cipherSuites = defaultCipherSuites
             tls.maximumTLSVersion = nil
             tls.minimumTLSVersion = .tlsv12
             let verified = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))

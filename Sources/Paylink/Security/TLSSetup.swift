@@ -1,9 +1,19 @@
 import Foundation
 import NIOSSL
 
-/// The server's TLS: TLS 1.2 at least (SPEC: "TLS 1.2+ out of the box"), BoringSSL's modern
-/// cipher defaults (forward-secret AEAD suites only), HTTP/1.1 by ALPN.
+/// The server's TLS: TLS 1.2 at least (SPEC: "TLS 1.2+ out of the box"), forward-secret AEAD
+/// suites only, HTTP/1.1 by ALPN.
 enum TLSSetup {
+    /// TLS 1.2's suites: ECDHE with AES-GCM or ChaCha20-Poly1305, for ECDSA and RSA certificates
+    /// (Mozilla's "intermediate" list less DHE, which BoringSSL does not offer). NIOSSL's default
+    /// list also allows CBC with SHA-1 and RSA key exchange. TLS 1.3's suites are all AEAD and
+    /// are not set by this string.
+    static let tls12CipherSuites = [
+        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    ].joined(separator: ":")
+
     static func serverConfiguration(certificateChain: String, privateKey: String) throws -> TLSConfiguration {
         let chain: [NIOSSLCertificateSource]
         let key: NIOSSLPrivateKey
@@ -19,6 +29,7 @@ enum TLSSetup {
         }
         var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = .tlsv12
+        configuration.cipherSuites = tls12CipherSuites
         configuration.applicationProtocols = ["http/1.1"]
         // A client that drops the connection without close_notify (a phone going offline, curl
         // at exit) must not hold a graceful shutdown for NIOSSL's default 5 s.
