@@ -38,6 +38,14 @@ struct LinksAPITests {
             let fetched = try await client.send(.get, "/v1/links/\(link["id"]!)", key: paylink.agent)
             #expect(fetched.status == .ok)
             #expect(try fetched.jsonObject()["url"] as? String == url)
+
+            // `%5F` is `_` (RFC 3986 §6.2.2.2): the same link, on every route that takes an id.
+            let id = try #require(link["id"] as? String)
+            let encoded = id.replacingOccurrences(of: "_", with: "%5F")
+            #expect(try await client.send(.get, "/v1/links/\(encoded)", key: paylink.agent).jsonObject()["id"] as? String == id)
+            #expect(try await client.send(.get, "/v1/links/\(encoded)/events", key: paylink.agent).status == .ok)
+            let malformed = try await client.send(.get, "/v1/links/lnk%zz", key: paylink.agent)
+            #expect(malformed.status == .notFound && malformed.errorCode == "resource_missing")
         }
     }
 

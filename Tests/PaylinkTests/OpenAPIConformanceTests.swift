@@ -462,6 +462,7 @@ struct OpenAPIConformanceTests {
         try await exchange("POST", d.page + "/progress", json: #"{"type": "link.opened"}"#, expect: 410, code: "link_cancelled")
         #expect(try await exchange("GET", d.page + "/status", expect: 200)["link_status"]?.stringValue == "cancelled")
         try await exchange("GET", "/p/not-a-real-token/status", expect: 404, code: "link_not_found")
+        try await exchange("GET", d.page + "/status?x=1", expect: 400, code: "parameter_unknown")
         try await exchange("POST", "/p/not-a-real-token/pay", json: #"{"psp_token": "\#(token)"}"#, expect: 404, code: "link_not_found")
         try await exchange("POST", "/p/not-a-real-token/progress", json: #"{"type": "link.opened"}"#, expect: 404, code: "link_not_found")
     }

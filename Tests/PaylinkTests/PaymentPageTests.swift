@@ -395,11 +395,20 @@ struct PaymentPageTests {
             try Self.expectPageHeaders(reference)
             #expect(reference.text.contains("Link not valid"))
             let last = token.last == "A" ? "B" : "A"
-            for variant in [String(token.dropLast()), String(token.prefix(10)), String(token.dropLast()) + last, "x" + token.dropFirst(), token + "A"] {
+            let slashed = token.prefix(20) + "/" + token.dropFirst(21)
+            for variant in [
+                String(token.dropLast()), String(token.prefix(10)), String(token.dropLast()) + last, "x" + token.dropFirst(), token + "A",
+                "", String(slashed), token + "/extra", "%zz" + token.dropFirst(3),
+            ] {
                 let response = try await page(variant)
                 #expect(response.status == .notFound)
                 #expect(Self.withoutNonce(response) == Self.withoutNonce(reference), "\(variant)")
             }
+            let bare = try await client.send(.get, "/p", key: nil, headers: ["Accept-Language": "en-GB"])
+            #expect(Self.withoutNonce(bare) == Self.withoutNonce(reference))
+            // Percent-encoding a character names the same URL (RFC 3986 §6.2.2.2): the same link.
+            let encoded = "%" + String(token.utf8.first!, radix: 16, uppercase: true) + token.dropFirst()
+            #expect(try await page(encoded).status == .ok)
         }
     }
 

@@ -26,3 +26,12 @@ public struct PaylinkRequestContext: RequestContext {
         return agent
     }
 }
+
+extension PaylinkRequestContext {
+    /// A path parameter with its percent-encoding undone: `lnk%5Fabc` and `lnk_abc` name the
+    /// same link (RFC 3986 §6.2.2.2), and the router hands parameters over as sent. Nil when
+    /// the parameter is absent or its encoding is malformed (`%zz`).
+    func decodedParameter(_ name: String) -> String? {
+        parameters.get(name)?.removingPercentEncoding
+    }
+}

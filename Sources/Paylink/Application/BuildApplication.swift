@@ -217,13 +217,14 @@ func buildRouter(_ runtime: PaylinkRuntime, payments: PaymentService? = nil) thr
     router.add(middleware: RequestMetricsMiddleware(metrics: runtime.metrics))
     router.add(middleware: APIErrorMiddleware())
     router.add(middleware: BodyLimitMiddleware(maxBodyBytes: configuration.maxBodyBytes))
+    let page = try PaymentPageController(
+        store: runtime.store, keyRing: runtime.keyRing, clock: runtime.clock,
+        pspURL: configuration.hasPSP ? runtime.pspEndpoint.url : nil)
+    router.add(middleware: PaymentPageController.NoRouteMiddleware(controller: page))
 
     HealthController(store: runtime.store, metrics: runtime.metrics).addRoutes(to: router)
     OpenAPIController().addRoutes(to: router)
-    try PaymentPageController(
-        store: runtime.store, keyRing: runtime.keyRing, clock: runtime.clock,
-        pspURL: configuration.hasPSP ? runtime.pspEndpoint.url : nil)
-        .addRoutes(to: router)
+    page.addRoutes(to: router)
     PaymentPageAPIController(payments: payments, clock: runtime.clock, trustForwardedFor: configuration.trustForwardedFor)
         .addRoutes(to: router)
     PSPWebhookController(

@@ -91,7 +91,9 @@ struct LinksController: Sendable {
 
     static func linkID(_ context: PaylinkRequestContext) throws -> LinkID {
         let raw = context.parameters.get("id") ?? ""
-        guard let id = LinkID(raw) else { throw APIError.resourceMissing("link", id: raw) }
+        guard let decoded = context.decodedParameter("id"), let id = LinkID(decoded) else {
+            throw APIError.resourceMissing("link", id: raw)
+        }
         return id
     }
 

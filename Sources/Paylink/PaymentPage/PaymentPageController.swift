@@ -49,6 +49,30 @@ struct PaymentPageController: Sendable {
         router.get("p/:token", use: page)
     }
 
+    /// A customer's browser that asks for no token, or for one with a `/` in it, matches no
+    /// route: it gets the same "link not valid" page as any other token that is not a link's,
+    /// not the API's JSON 404. The page's own endpoints (`/p/TOKEN/status`…) still answer JSON.
+    struct NoRouteMiddleware: RouterMiddleware {
+        typealias Context = PaylinkRequestContext
+        let controller: PaymentPageController
+
+        func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+            do {
+                return try await next(request, context)
+            } catch let error as HTTPError where error.status == .notFound {
+                let path = request.uri.path
+                guard request.method == .get || request.method == .head, path == "/p" || path.hasPrefix("/p/") else { throw error }
+                return controller.notValidPage(acceptLanguage: request.headers[.acceptLanguage])
+            }
+        }
+    }
+
+    /// Depends on nothing but the request's languages: no oracle for which tokens exist.
+    func notValidPage(acceptLanguage: String?) -> Response {
+        let strings = PageStrings.forLocale(PageLocale.negotiate(acceptLanguage: acceptLanguage, linkLocale: nil))
+        return render(.notFound, strings, ["heading": strings[.invalidTitle], "body": strings[.invalidBody]])
+    }
+
     /// What the page shows for a link at a moment.
     enum State: String, Equatable {
         case open, confirming, paid, closed, locked
@@ -82,11 +106,9 @@ struct PaymentPageController: Sendable {
     }
 
     private func linkPage(_ context: PaylinkRequestContext, acceptLanguage: String?) async throws -> Response {
-        let presented = context.parameters.get("token") ?? ""
+        let presented = context.decodedParameter("token") ?? ""
         guard let link = try await keyRing.link(presented: presented, in: store) else {
-            // Depends on nothing but the request's languages: no oracle for which tokens exist.
-            let strings = PageStrings.forLocale(PageLocale.negotiate(acceptLanguage: acceptLanguage, linkLocale: nil))
-            return render(.notFound, strings, ["heading": strings[.invalidTitle], "body": strings[.invalidBody]])
+            return notValidPage(acceptLanguage: acceptLanguage)
         }
         let now = clock.now()
         let strings = PageStrings.forLocale(PageLocale.of(link))

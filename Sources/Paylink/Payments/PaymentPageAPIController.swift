@@ -55,7 +55,7 @@ struct PaymentPageAPIController: Sendable {
     }
 
     private func token(_ context: PaylinkRequestContext) throws -> String {
-        guard let token = context.parameters.get("token") else { throw PaymentRefusal.linkNotFound }
+        guard let token = context.decodedParameter("token") else { throw PaymentRefusal.linkNotFound }
         return token
     }
 
