@@ -73,7 +73,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Base of the links' url (PAYLINK_PUBLIC_URL; default https://HOST:PORT).") var publicUrl: String?
     @Option(help: "Certificate chain, PEM (PAYLINK_TLS_CERT; default the development pair).") var tlsCert: String?
     @Option(help: "Private key, PEM (PAYLINK_TLS_KEY).") var tlsKey: String?
-    @Flag(help: "Plain HTTP, only behind a TLS-terminating proxy (PAYLINK_NO_TLS).") var noTls = false
+    @Flag(
+        inversion: .prefixedNo,
+        help: "--no-tls: plain HTTP, only behind a TLS-terminating proxy (PAYLINK_NO_TLS); --tls: HTTPS whatever PAYLINK_NO_TLS or the config file say.")
+    var tls: Bool?
     @Option(help: "Development certificates folder (PAYLINK_CERTIFICATES_DIR; default Certificates).") var certificatesDir: String?
     @Option(help: "full (default) or normal: SQLite fsync policy (PAYLINK_SQLITE_SYNCHRONOUS).") var sqliteSynchronous: String?
     @Option(help: "Largest amount, minor units (PAYLINK_MAX_AMOUNT; default 99999999).") var maxAmount: Int?
@@ -95,7 +98,7 @@ struct Serve: AsyncParsableCommand {
         flags["publicUrl"] = publicUrl
         flags["tlsCert"] = tlsCert
         flags["tlsKey"] = tlsKey
-        if noTls { flags["noTls"] = "true" }
+        flags["noTls"] = tls.map { $0 ? "false" : "true" }
         flags["certificatesDir"] = certificatesDir
         flags["sqliteSynchronous"] = sqliteSynchronous
         flags["maxAmount"] = maxAmount.map(String.init)
@@ -105,6 +108,7 @@ struct Serve: AsyncParsableCommand {
         flags["idleTimeoutSeconds"] = idleTimeoutSeconds.map { String($0) }
         flags["logLevel"] = logLevel
         let configuration = try await common.load(flags)
+        do { try await ListenCheck.check(ListenCheck.listeners(of: configuration)) } catch { throw CommandFailure(error.description) }
         bootstrapJSONLogging(level: configuration.logLevel)
         for name in PaylinkConfiguration.unknownEnvironmentVariables(ProcessInfo.processInfo.environment) {
             Logger(label: "paylink").warning("\(name) is not a setting and is ignored (`paylink serve --help` lists them)")
@@ -274,7 +278,8 @@ struct SandboxPSP: AsyncParsableCommand {
     @Option(help: "Paylink's port, where webhooks go (PAYLINK_PORT; default 8443).") var port: Int?
     @Option(help: "The sandbox's port (PAYLINK_PSP_PORT; default 8444).") var pspPort: Int?
     @Option(help: "Paylink's public URL, the browser origin allowed to tokenise (PAYLINK_PUBLIC_URL).") var publicUrl: String?
-    @Flag(help: "Plain HTTP (PAYLINK_NO_TLS).") var noTls = false
+    @Flag(inversion: .prefixedNo, help: "--no-tls: plain HTTP (PAYLINK_NO_TLS); --tls: HTTPS whatever PAYLINK_NO_TLS says.")
+    var tls: Bool?
     @Option(help: "Log level (PAYLINK_LOG_LEVEL; default info).") var logLevel: String?
 
     func run() async throws {
@@ -283,7 +288,7 @@ struct SandboxPSP: AsyncParsableCommand {
         flags["port"] = port.map(String.init)
         flags["pspPort"] = pspPort.map(String.init)
         flags["publicUrl"] = publicUrl
-        if noTls { flags["noTls"] = "true" }
+        flags["noTls"] = tls.map { $0 ? "false" : "true" }
         flags["logLevel"] = logLevel
         let configuration = try await common.load(flags)
         bootstrapJSONLogging(level: configuration.logLevel)

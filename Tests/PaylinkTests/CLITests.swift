@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOPosix
 import Testing
 
 /// The `paylink` executable itself (built by `swift test` with the tests), for what only the
@@ -45,6 +47,26 @@ struct CLITests {
         let keyless = try Self.paylink(["agents", "list", "--data-dir", data])
         #expect(keyless.status == 1 && keyless.error.contains("Error: no master key"), "\(keyless.error)")
         #expect(!FileManager.default.fileExists(atPath: data + "/master.key"), "no new master key was made")
+    }
+
+    /// A port in use stops `serve` before anything starts (no database, no bootstrap key), with
+    /// the setting that chose the port, not NIO's bare `bind(…)` error.
+    @Test func servePortInUseNamesTheSetting() async throws {
+        let root = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let taken = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = try #require(taken.localAddress?.port)
+        let data = root.appendingPathComponent("data").path
+        let common = ["--data-dir", data, "--certificates-dir", root.appendingPathComponent("certs").path, "--host", "127.0.0.1"]
+        let paylinkPort = try Self.paylink(["serve", "--port", "\(port)", "--psp-port", "0"] + common)
+        #expect(paylinkPort.status == 1, "\(paylinkPort.error)")
+        #expect(paylinkPort.error.contains("Error: Paylink cannot listen on 127.0.0.1:\(port) (--port/PAYLINK_PORT): Address already in use"), "\(paylinkPort.error)")
+        #expect(!paylinkPort.output.contains("plk_"), "no bootstrap key was made")
+        #expect(!FileManager.default.fileExists(atPath: data + "/paylink.sqlite"))
+        let pspPort = try Self.paylink(["serve", "--port", "\(port == 65535 ? port - 1 : port + 1)", "--psp-port", "\(port)"] + common)
+        #expect(pspPort.status == 1, "\(pspPort.error)")
+        #expect(pspPort.error.contains("the sandbox PSP cannot listen on 127.0.0.1:\(port) (--psp-port/PAYLINK_PSP_PORT)"), "\(pspPort.error)")
+        try await taken.close()
     }
 
     /// `migrate` against a PostgreSQL that refuses the connection says what PostgreSQL said,

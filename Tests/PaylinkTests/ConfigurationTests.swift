@@ -15,6 +15,9 @@ struct ConfigurationTests {
             #expect(configuration.host == "127.0.0.3")
             #expect(configuration.maxAmount == 500)
             #expect(configuration.tlsDisabled)
+            // A flag turns a boolean back off (`serve --tls` sends noTls=false).
+            let tls = try await PaylinkConfiguration.load(flags: ["config": file, "noTls": "false"], environment: ["PAYLINK_NO_TLS": "true"])
+            #expect(!tls.tlsDisabled)
         }
         let postgres = try await PaylinkConfiguration.load(
             flags: [:], environment: ["PAYLINK_DATABASE_TIMEOUT_SECONDS": "2", "PAYLINK_DATABASE_QUERY_TIMEOUT_SECONDS": "7.5"])
@@ -58,7 +61,8 @@ struct ConfigurationTests {
         (#"{"logLevel": ["info"]}"#, "logLevel"),
         (#"[{"port": 9443}]"#, "not a JSON object"),
         ("port = 9443", "not a JSON object"),
-        (#"{"port": 9001, "port": 9002}"#, "appears twice"),
+        (#"{"port": 9001, "port": 9002}"#, "is not valid JSON: a key appears twice"),
+        (#"{"port": 9001, "pspPort": 9001}"#, "pspPort must differ from port (both are 9001)"),
     ]
 
     @Test(arguments: refusedFiles) func filesThatCannotBeRightAreRefused(_ text: String, _ message: String) async throws {
@@ -67,6 +71,7 @@ struct ConfigurationTests {
                 _ = try await PaylinkConfiguration.load(flags: ["config": file], environment: [:])
             }
             #expect(error?.description.contains(message) == true, "\(error?.description ?? "no error")")
+            #expect(error?.description.contains("request body") == false, "a file is not a request body")
         }
     }
 

@@ -86,8 +86,9 @@ public struct APIError: Error, Sendable, Equatable, APIErrorConvertible {
 
 extension APIError {
     // MARK: Request shape
+    static let invalidJSONLead = "The request body is not valid JSON: "
     static func invalidJSON(_ detail: String) -> APIError {
-        .init(status: .badRequest, code: "invalid_json", message: "The request body is not valid JSON: \(detail)")
+        .init(status: .badRequest, code: "invalid_json", message: invalidJSONLead + detail)
     }
     static func missing(_ param: String) -> APIError {
         .init(status: .badRequest, code: "parameter_missing", message: "Missing required parameter: \(param).", param: param)

@@ -158,6 +158,10 @@ public struct PaylinkConfiguration: Sendable {
             guard (0...65535).contains(value) else { throw ConfigurationError.invalid("pspPort must be 0–65535") }
             pspPort = value
         }
+        if pspPort != 0 && pspPort == port {
+            throw ConfigurationError.invalid(
+                "pspPort must differ from port (both are \(port)): the sandbox PSP listens on its own port; 0 turns it off")
+        }
         publicURL = string("publicUrl")
         if let publicURL {
             // Links are `publicUrl + "/p/TOKEN"`: a query or fragment would swallow the path, and
@@ -303,7 +307,10 @@ public struct PaylinkConfiguration: Sendable {
         // Foundation keeps the last of two equal keys; the API's parser refuses them, as here:
         // `{"port": 9443, "port": 8443}` has no one meaning.
         do { _ = try JSONParser.parseObject(data) } catch {
-            throw ConfigurationError.invalid("the configuration file \(path) is not valid: \(error.message)")
+            // The parser speaks of a request body; here it is a file.
+            let detail = error.message.hasPrefix(APIError.invalidJSONLead)
+                ? String(error.message.dropFirst(APIError.invalidJSONLead.count)) : error.message
+            throw ConfigurationError.invalid("the configuration file \(path) is not valid JSON: \(detail)")
         }
         let known = Set(settings.map(\.key))
         for (key, value) in object.sorted(by: { $0.key < $1.key }) {
