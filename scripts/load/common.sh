@@ -78,5 +78,5 @@ machine_mark() {
 # Reading wrk reports (and create_link.lua's lines in them).
 requests_done() { awk '/ requests in / { print $1 }' "$@" | awk '{ sum += $1 } END { print sum + 0 }'; }
 req_per_sec() { awk '/^Requests\/sec:/ { print $2 }' "$1"; }
-non201() { awk -F': ' '/^non-201 responses:/ { print $2 }' "$1"; }
+non201() { awk -F': ' '/^non-201 responses:/ { split($2, count, " "); print count[1] }' "$1"; }
 cpu_line() { grep '^cpu:' "$1" | sed 's/^cpu: /    /'; }
