@@ -21,42 +21,28 @@ struct OperationsTests {
             #expect(health.status == .ok)
             #expect(health.headers[.strictTransportSecurity]?.contains("max-age=") == true)
 
+            /// Whether `/healthz` answers 200 over a verified connection made with `tls`.
+            func served(_ tls: TLSConfiguration) async throws -> Bool {
+                let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+                let request = HTTPClientRequest(url: "https://localhost:\(client.port!)/healthz")
+                let response = try? await http.execute(request, timeout: .seconds(5))
+                try await http.shutdown()
+                return response?.status == .ok
+            }
             var tls = TLSConfiguration.makeClientConfiguration()
             tls.trustRoots = .file(certificates.caCertificate)
             tls.certificateVerification = .fullVerification
             tls.maximumTLSVersion = .tlsv11
-            let old = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
-            var refused = false
-            do {
-                _ = try await old.execute(HTTPClientRequest(url: "https://localhost:\(client.port!)/healthz"), timeout: .seconds(5))
-            } catch { refused = true }
-            try await old.shutdown()
-            #expect(refused, "TLS 1.1 must be refused")
-
+            #expect(try await !served(tls), "TLS 1.1 must be refused")
             // TLS 1.2 with a CBC suite (SHA-1 MAC) is refused too: AEAD suites only.
             tls.maximumTLSVersion = .tlsv12
             tls.cipherSuites = "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-ECDSA-AES128-SHA256"
-            let cbc = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
-            var cbcRefused = false
-            do {
-                _ = try await cbc.execute(HTTPClientRequest(url: "https://localhost:\(client.port!)/healthz"), timeout: .seconds(5))
-            } catch { cbcRefused = true }
-            try await cbc.shutdown()
-            #expect(cbcRefused, "TLS 1.2 with a CBC cipher suite must be refused")
-
+            #expect(try await !served(tls), "TLS 1.2 with a CBC cipher suite must be refused")
             tls.cipherSuites = "ECDHE-ECDSA-AES128-GCM-SHA256"
-            let gcm = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
-            let gcmResponse = try await gcm.execute(HTTPClientRequest(url: "https://localhost:\(client.port!)/healthz"), timeout: .seconds(5))
-            #expect(gcmResponse.status == .ok, "TLS 1.2 with AES-GCM is served")
-            try await gcm.shutdown()
-
+            #expect(try await served(tls), "TLS 1.2 with AES-GCM is served")
             tls.cipherSuites = defaultCipherSuites
             tls.maximumTLSVersion = nil
-            tls.minimumTLSVersion = .tlsv12
-            let verified = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
-            let response = try await verified.execute(HTTPClientRequest(url: "https://localhost:\(client.port!)/healthz"), timeout: .seconds(5))
-            #expect(response.status == .ok, "the dev CA verifies the server certificate for localhost")
-            try await verified.shutdown()
+            #expect(try await served(tls), "the dev CA verifies the server certificate for localhost")
         }
         let attributes = try FileManager.default.attributesOfItem(atPath: certificates.privateKey)
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
