@@ -107,7 +107,7 @@ extension APIError {
     static let unsupportedMediaType = APIError(
         status: .unsupportedMediaType, code: "unsupported_media_type", message: "Send the request body as application/json, in UTF-8.")
     static let bodyIncomplete = APIError(
-        status: .badRequest, code: "body_incomplete", message: "The request body ended before it was complete.")
+        status: .badRequest, code: "body_incomplete", message: "The request body ended before it was complete, or its chunked framing is broken.")
     static let contentEncodingUnsupported = APIError(
         status: .unsupportedMediaType, code: "unsupported_media_type",
         message: "Content-Encoding is not supported: send the request body uncompressed.")

@@ -22,6 +22,15 @@ import NIOHTTPTypesHTTP1
 /// the close rather than chunked, which a 1.0 client cannot read; and their `Expect` is dropped
 /// (RFC 9110 §10.1.1: a 100-continue from a 1.0 client must be ignored). Keeping HTTP/1.0
 /// connections alive is optional for a server, and no client of this API needs it.
+///
+/// And no request is run that cannot be answered. Once the connection is being closed (the
+/// idle timeout, the end of a graceful shutdown, a broken frame), nothing more it reads is
+/// handed on: over TLS the close waits for the peer's `close_notify` and the bytes that arrive
+/// meanwhile are still decrypted, so a POST sent just as the idle timeout fired used to be run,
+/// its link created, and its 201 never sent. From a graceful shutdown's start
+/// (`ChannelShouldQuiesceEvent`) each response says `Connection: close`, and a request that
+/// starts after it is not run: it gets no answer, as on a connection already closed, and the
+/// client may retry it elsewhere (with its `Idempotency-Key`).
 final class HTTP1RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -31,8 +40,11 @@ final class HTTP1RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// How a request handed on is to be answered.
     private enum Answer { case asIs, closing, closingInHTTP10 }
 
-    /// Set once a request is refused: everything after it on the connection is dropped.
+    /// Set once a request is refused, the connection is closing, or (while shutting down) a
+    /// new request starts: everything read after that is dropped.
     private var refused = false
+    /// A graceful shutdown has begun, or the framing broke: every response says `Connection: close`.
+    private var closingAfterResponses = false
     /// For each request handed on and not yet answered, in order.
     private var answers: CircularBuffer<Answer> = []
 
@@ -40,6 +52,11 @@ final class HTTP1RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         guard !refused else { return }
         guard case .head(var head) = unwrapInboundIn(data) else {
             context.fireChannelRead(data)
+            return
+        }
+        if closingAfterResponses {
+            // Shutting down: finish what was started, start nothing new.
+            refused = true
             return
         }
         if let problem = Self.problem(head) {
@@ -64,14 +81,36 @@ final class HTTP1RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         // A final response's head (not a `100 Continue`) answers the oldest request.
-        guard case .head(var head) = unwrapOutboundIn(data), head.status.code >= 200, let answer = answers.popFirst(), answer != .asIs
-        else {
+        guard case .head(var head) = unwrapOutboundIn(data), head.status.code >= 200 else {
+            context.write(data, promise: promise)
+            return
+        }
+        let answer = answers.popFirst() ?? .asIs
+        guard answer != .asIs || closingAfterResponses else {
             context.write(data, promise: promise)
             return
         }
         head.headers.replaceOrAdd(name: "Connection", value: "close")
         if answer == .closingInHTTP10 { head.version = .http1_0 }
         context.write(wrapOutboundOut(.head(head)), promise: promise)
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        refused = true
+        context.close(mode: mode, promise: promise)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent { closingAfterResponses = true }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // The parser failed (a bad chunk size, say): nothing after it is a request, and the
+        // answer to the one in progress ends the connection, so it says so.
+        refused = true
+        closingAfterResponses = true
+        context.fireErrorCaught(error)
     }
 
     /// Why `head` must be refused, as the parser error Hummingbird answers with 400; nil if it is fine.
