@@ -75,13 +75,20 @@ struct PaymentBadInputTests {
         }
     }
 
-    @Test("a flood of progress reports is cut off with 429 and Retry-After")
+    @Test("a flood of progress reports is cut off with 429 and Retry-After; the help button has its own budget")
     func progressFloodIsRateLimited() async throws {
         try await withCustomer(configure: { $0.payments.progressReportsPerMinute = 5 }) { agent, customer in
             var statuses: [Int] = []
-            for _ in 0..<8 { statuses.append(try await customer.progress("link.customer_needs_help").0) }
+            for _ in 0..<8 { statuses.append(try await customer.progress("link.opened").0) }
             #expect(statuses.prefix(5).allSatisfy { $0 == 200 })
             #expect(statuses.suffix(3).allSatisfy { $0 == 429 }, "\(statuses)")
+            // A page that used up its reports can still call for help...
+            let (help, answer) = try await customer.progress("link.customer_needs_help")
+            #expect(help == 200 && answer["recorded"] as? Bool == true)
+            // ...within a budget of its own.
+            var helps: [Int] = []
+            for _ in 0..<ProgressRateLimiter.helpPerMinute { helps.append(try await customer.progress("link.customer_needs_help").0) }
+            #expect(helps.prefix(ProgressRateLimiter.helpPerMinute - 1).allSatisfy { $0 == 200 } && helps.last == 429, "\(helps)")
             #expect(try await agent.eventTypes(customer.linkID).filter { $0 == "link.customer_needs_help" }.count == 1)
         }
     }
@@ -107,6 +114,13 @@ struct PaymentBadInputTests {
             var (status, answer) = try await customer.pay("tok_forgedforgedforgedforged")
             #expect(status == 400)
             #expect(Self.code(answer) == "psp_token_invalid")
+            // A card number where the token goes: refused before the PSP is asked (the PSP's
+            // own refusal would be psp_token_invalid), and not repeated in the answer.
+            for number in ["4242424242424242", "4000-0000-0000-0002"] {
+                (status, answer) = try await customer.pay(number)
+                #expect(status == 400 && Self.code(answer) == "card_number_not_allowed")
+                #expect(!String(describing: answer).contains(number.prefix(12)))
+            }
             (status, answer) = try await customer.send("POST", "\(customer.paylink)/p/\(customer.token)/pay", json: [:])
             #expect(status == 400)
             #expect(Self.code(answer) == "parameter_missing")

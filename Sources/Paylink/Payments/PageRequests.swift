@@ -55,6 +55,13 @@ struct PaySubmission: Sendable, Equatable {
         guard (4...255).contains(token.utf8.count), token.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "/") }) else {
             throw APIError.invalid("psp_token", code: "psp_token_invalid", "This is not a payment token from the PSP.")
         }
+        // A card number where the token goes is refused before any call: it would otherwise
+        // reach the PSP in a URL (`GET /v1/tokens/…`) and its logs. The message does not repeat it.
+        guard !CardNumberRedaction.containsCardNumber(token) else {
+            throw APIError.invalid(
+                "psp_token", code: "card_number_not_allowed",
+                "psp_token looks like a card number. Card details go to the PSP only; send the token it returned.")
+        }
         self.pspToken = token
         let brand = try reader.string("brand")
         let last4 = try reader.string("last4")

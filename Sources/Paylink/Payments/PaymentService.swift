@@ -32,7 +32,9 @@ public struct PaymentService: Sendable {
     func report(_ report: ProgressReport, token: String) async throws -> Bool {
         let link = try await link(token: token)
         let now = clock.now()
-        if let wait = limiter.admit(link.id, now: now) { throw PaymentRefusal.rateLimited(retryAfter: wait) }
+        if let wait = limiter.admit(link.id, help: report.kind == .needsHelp, now: now) {
+            throw PaymentRefusal.rateLimited(retryAfter: wait)
+        }
         let (_, events) = try await store.updatePayments(link.id, receipt: nil) { record in
             switch record.link.status(at: now) {
             case .open: break
