@@ -206,20 +206,59 @@ struct PaymentFlowTests {
         }
     }
 
-    @Test("a success after the agent cancelled is recorded as late, never dropped")
+    @Test("a success after the link expired is recorded as late, never dropped")
     func lateSuccessIsRecorded() async throws {
-        try await withPayment { agent, customer in
+        let clock = ManualClock(Date())
+        // The challenge outlives the link; it is not abandoned (that timeout is far away here).
+        try await withPayment(clock: clock, configure: { $0.payments.authenticationTimeout = .seconds(86_400) }) { agent, customer in
             let (_, pending) = try await customer.pay(try await customer.tokenise("4000 0000 0000 3220"))
             let redirect = try #require((pending["payment"] as? [String: Any])?["redirect_url"] as? String)
-            #expect(try await agent.send("POST", "/v1/links/\(customer.linkID)/cancel", body: nil).0 == 200)
+            clock.advance(by: 1801)
             try await customer.completeThreeDS(redirect, approve: true)
             _ = try await customer.waitForStatus { ($0["payment"] as? [String: Any])?["status"] as? String == "succeeded" }
             let link = try await agent.link(customer.linkID)
             #expect((link["payment"] as? [String: Any])?["late"] as? Bool == true)
-            let success = try #require(try await agent.events(customer.linkID).last)
-            #expect(success["type"] as? String == "payment.succeeded")
+            let success = try #require(try await agent.events(customer.linkID).last { $0["type"] as? String == "payment.succeeded" })
             #expect((success["data"] as? [String: Any])?["late"] as? Bool == true)
-            #expect((success["data"] as? [String: Any])?["link_status"] as? String == "cancelled")
+            #expect((success["data"] as? [String: Any])?["link_status"] as? String == "expired")
+        }
+    }
+
+    @Test("an agent's cancel during 3-D Secure cancels the attempt at the PSP: it can no longer pay")
+    func cancelDuringThreeDSCancelsTheCharge() async throws {
+        try await withPayment { agent, customer in
+            let (_, pending) = try await customer.pay(try await customer.tokenise("4000 0027 6000 3184"))
+            let redirect = try #require((pending["payment"] as? [String: Any])?["redirect_url"] as? String)
+            let (status, cancelled) = try await agent.send("POST", "/v1/links/\(customer.linkID)/cancel", body: nil)
+            #expect(status == 200 && cancelled["status"] as? String == "cancelled")
+            #expect((cancelled["payment"] as? [String: Any])?["failure_code"] as? String == "canceled")
+            #expect(try await agent.eventTypes(customer.linkID).suffix(3) == ["payment.authentication_required", "payment.failed", "link.cancelled"])
+            // The customer approves afterwards: the PSP no longer takes the money.
+            try await customer.completeThreeDS(redirect, approve: true)
+            try await Task.sleep(for: .milliseconds(300))
+            let link = try await agent.link(customer.linkID)
+            #expect(link["status"] as? String == "cancelled")
+            #expect((link["payment"] as? [String: Any])?["status"] as? String == "failed")
+            #expect(try await agent.eventTypes(customer.linkID).contains("payment.succeeded") == false)
+        }
+    }
+
+    @Test("a 3-D Secure challenge left open is canceled after the timeout; the link takes another card")
+    func abandonedThreeDSIsCanceled() async throws {
+        let clock = ManualClock(Date())
+        try await withPayment(clock: clock, configure: { $0.payments.reconcileAfter = .seconds(10) }) { agent, customer in
+            let (_, pending) = try await customer.pay(try await customer.tokenise("4000 0000 0000 3220"))
+            let redirect = try #require((pending["payment"] as? [String: Any])?["redirect_url"] as? String)
+            clock.advance(by: 601)
+            let freed = try await customer.waitForStatus { ($0["payment"] as? [String: Any])?["status"] as? String == "failed" }
+            #expect((freed["payment"] as? [String: Any])?["failure_code"] as? String == "canceled")
+            #expect(freed["link_status"] as? String == "open")
+            let (paid, answer) = try await customer.pay(try await customer.tokenise("4242 4242 4242 4242"))
+            #expect(paid == 200 && (answer["payment"] as? [String: Any])?["status"] as? String == "succeeded")
+            // Approving the old challenge now changes nothing: the link is paid once.
+            try await customer.completeThreeDS(redirect, approve: true)
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await agent.eventTypes(customer.linkID).filter { $0 == "payment.succeeded" }.count == 1)
         }
     }
 

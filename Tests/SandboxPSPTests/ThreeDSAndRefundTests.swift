@@ -63,6 +63,31 @@ import Testing
         }
     }
 
+    /// `POST /v1/charges/{id}/cancel`: a charge waiting for 3-D Secure fails (`canceled`) and its
+    /// challenge can no longer approve it; a settled charge comes back unchanged; unknown is 404.
+    @Test func cancelStopsAChargeWaitingForAuthentication() async throws {
+        try await withSandbox { client in
+            let charge = try await client.charge("4000000000003220", returnURL: "https://pay.example.test/p/tok")
+            let id = try #require(charge["id"] as? String)
+            let canceled = try await client.send(.post, "/v1/charges/\(id)/cancel")
+            #expect(canceled.status == .ok)
+            let body = try canceled.jsonObject()
+            #expect(body["status"] as? String == "failed" && body["failure_code"] as? String == "canceled")
+            #expect(body["next_action"] is NSNull)
+            let late = try await client.executeRequest(
+                uri: "/3ds/\(id)/complete", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                body: .init(string: "result=approve"))
+            #expect(late.headers[.location]?.hasSuffix("redirect_status=failed") == true)
+            #expect(try await client.send(.get, "/v1/charges/\(id)").jsonObject()["status"] as? String == "failed")
+
+            let paid = try await client.charge("4242424242424242")
+            let paidID = try #require(paid["id"] as? String)
+            #expect(try await client.send(.post, "/v1/charges/\(paidID)/cancel").jsonObject()["status"] as? String == "succeeded")
+            #expect(try await client.send(.post, "/v1/charges/ch_unknown/cancel").status == .notFound)
+            #expect(try await client.send(.post, "/v1/charges/\(id)/cancel", key: nil).status == .unauthorized)
+        }
+    }
+
     @Test func unknownChallengeIs404() async throws {
         try await withSandbox { client in
             let response = try await client.send(.get, "/3ds/ch_unknown", key: nil)

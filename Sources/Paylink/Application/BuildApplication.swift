@@ -234,8 +234,8 @@ func buildRouter(_ runtime: PaylinkRuntime, payments: PaymentService? = nil) thr
 
     let api = router.group("v1").add(middleware: AgentAuthenticator(store: runtime.store))
     LinksController(
-        links: links, store: runtime.store, idempotency: IdempotencyGate(store: runtime.store, clock: runtime.clock, sealer: links.sealer),
-        clock: runtime.clock
+        links: links, payments: payments, store: runtime.store,
+        idempotency: IdempotencyGate(store: runtime.store, clock: runtime.clock, sealer: links.sealer), clock: runtime.clock
     ).addRoutes(to: api)
     EventsController(store: runtime.store, stream: EventStream(doorbell: runtime.doorbell, metrics: runtime.metrics, logger: Logger(label: "paylink")))
         .addRoutes(to: api)

@@ -111,6 +111,7 @@ public struct PaylinkConfiguration: Sendable {
         ("stallSeconds", "opened, then no progress for this long: link.stalled (default 120)"),
         ("progressReportsPerMinute", "page progress reports accepted per link per minute (default 60)"),
         ("paymentReconcileSeconds", "ask the PSP about a payment with no outcome after this long (default 15)"),
+        ("paymentAuthenticationTimeoutSeconds", "cancel a payment still waiting for 3-D Secure after this long (default 600)"),
     ]
 
     /// Reads every setting from `reader`, rejecting values that cannot be right.
@@ -244,6 +245,7 @@ public struct PaylinkConfiguration: Sendable {
         if let value = try seconds("stallSeconds") { payments.stallAfter = value }
         if let value = try count("progressReportsPerMinute", 1...1_000_000) { payments.progressReportsPerMinute = value }
         if let value = try seconds("paymentReconcileSeconds") { payments.reconcileAfter = value }
+        if let value = try seconds("paymentAuthenticationTimeoutSeconds") { payments.authenticationTimeout = value }
     }
 
     /// Builds the reader: flags first, then `PAYLINK_*` variables, then the optional JSON file.
@@ -354,6 +356,9 @@ public struct PaymentSettings: Sendable {
     public var stallAfter: Duration = .seconds(120)
     public var progressReportsPerMinute = 60
     public var reconcileAfter: Duration = .seconds(15)
+    /// A 3-D Secure challenge the customer left open is canceled at the PSP after this long, so
+    /// the link takes another card (the token it was made from lives 10 minutes too).
+    public var authenticationTimeout: Duration = .seconds(600)
     public init() {}
 }
 

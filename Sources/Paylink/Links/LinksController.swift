@@ -5,6 +5,8 @@ import Hummingbird
 /// `/v1/links`: decode, call `LinkService`, encode. No rules live here.
 struct LinksController: Sendable {
     let links: LinkService
+    /// For a cancel: an attempt waiting for 3-D Secure is canceled at the PSP first.
+    let payments: PaymentService
     let store: any PaylinkStore
     let idempotency: IdempotencyGate
     let clock: any WallClock
@@ -66,7 +68,8 @@ struct LinksController: Sendable {
         let (bytes, body) = try await RequestBody.jsonObject(request, context: context, allowEmpty: true)
         try JSONObjectReader(body).rejectUnknownKeys(allowed: [])
         return try await idempotency.run(request, agent: agent, body: bytes) { claim in
-            try await respond(try await links.cancel(id, by: agent, idempotency: claim), status: .ok)
+            try await payments.releaseForCancel(id, scope: agent.scope)
+            return try await respond(try await links.cancel(id, by: agent, idempotency: claim), status: .ok)
         }
     }
 

@@ -59,6 +59,12 @@ public final class PSPClient: Service, Sendable {
         try PSPCharge(try await send(.GET, "/v1/charges/\(id)", body: nil, idempotencyKey: nil))
     }
 
+    /// `POST /v1/charges/{id}/cancel`: cancels a charge waiting for 3-D Secure; the answer is
+    /// the charge as it then is (`failed`, `canceled`; or its outcome if it settled first).
+    func cancelCharge(id: String) async throws -> PSPCharge {
+        try PSPCharge(try await send(.POST, "/v1/charges/\(id)/cancel", body: nil, idempotencyKey: nil))
+    }
+
     private func send(_ method: HTTPMethod, _ path: String, body: JSONValue?, idempotencyKey: String?) async throws -> [String: JSONValue] {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method

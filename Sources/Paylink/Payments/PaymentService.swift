@@ -306,7 +306,15 @@ public struct PaymentService: Sendable {
         guard let payment = record.payments.first(where: { $0.id == paymentID }), !payment.status.isFinal else { return }
         if let chargeID = payment.pspChargeID {
             do {
-                let charge = try await psp.charge(id: chargeID)
+                var charge = try await psp.charge(id: chargeID)
+                // A challenge the customer left open holds the link: after the timeout it is
+                // canceled at the PSP (which then can no longer approve it), and the link is free.
+                if charge.status == .requiresAction,
+                    clock.now().timeIntervalSince(payment.createdAt) >= settings.authenticationTimeout.seconds
+                {
+                    charge = try await psp.cancelCharge(id: chargeID)
+                    logger.info("3-D Secure abandoned; charge canceled", metadata: ["payment_id": .string(paymentID.rawValue)])
+                }
                 try await settle(paymentID, of: linkID, with: charge, receipt: nil)
             } catch PSPFailure.rejected(_, let code, _) {
                 _ = try await fail(paymentID, of: linkID, code: code)
@@ -316,6 +324,27 @@ public struct PaymentService: Sendable {
             let url = try? await keyRing.snapshot().encode(LinkToken(keyID: record.link.signingKeyID, nonce: record.link.tokenNonce))
             _ = try await charge(payment, returnURL: url.map { "\(publicURL)/p/\($0)" })
         }
+    }
+
+    /// Before an agent cancels a link: an attempt waiting for 3-D Secure is canceled at the PSP
+    /// first, so the customer cannot complete it afterwards and pay a cancelled link; if the
+    /// customer finished first, its outcome is recorded (and a paid link then refuses the
+    /// cancel). An attempt whose charge is still being made cannot be stopped: `409`.
+    func releaseForCancel(_ linkID: LinkID, scope: AgentScope) async throws {
+        guard let link = try await store.link(linkID, scope: scope), let summary = link.payment, !summary.status.isFinal else { return }
+        // The attempt as stored (the summary has no charge id), read under the link's row lock.
+        let record = try await store.updatePayments(linkID, receipt: nil) { _ in [] }.0
+        guard let payment = record.payments.first(where: { $0.id == summary.id }), !payment.status.isFinal else { return }
+        guard payment.status == .requiresAction, let chargeID = payment.pspChargeID, let psp else {
+            throw PaymentRefusal.paymentInProgress
+        }
+        let charge: PSPCharge
+        do {
+            charge = try await psp.cancelCharge(id: chargeID)
+        } catch {
+            throw PaymentRefusal.pspUnavailable
+        }
+        try await settle(payment.id, of: linkID, with: charge, receipt: nil)
     }
 
     /// `link.stalled` for a link that was opened and then went quiet for `stallAfter`. Not for a

@@ -27,6 +27,21 @@ actor ChargeLedger {
         return (charge, true)
     }
 
+    /// Cancels a charge still waiting for 3-D Secure (Stripe's PaymentIntent cancel): it fails
+    /// with `failure_code: canceled` and its challenge can no longer approve it. A charge that
+    /// has settled is returned as it is. Returns whether this call changed it.
+    func cancel(_ id: String) throws(Failure) -> (charge: Charge, changed: Bool) {
+        guard var charge = charges[id] else { throw .notFound }
+        guard charge.status == .requiresAction else { return (charge, false) }
+        charge.nextAction = nil
+        charge.status = .failed
+        charge.failureCode = "canceled"
+        charge.failureMessage = "The charge was canceled before 3-D Secure authentication was completed."
+        charge.outcome.type = "invalid"
+        charges[id] = charge
+        return (charge, true)
+    }
+
     /// Refunds `amount` (default: what is left) of a succeeded charge; never more than was charged.
     func refund(_ id: String, amount: Int?, refundID: String, created: Int) throws(Failure) -> (refund: Refund, charge: Charge) {
         guard var charge = charges[id] else { throw .notFound }

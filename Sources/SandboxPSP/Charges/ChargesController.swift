@@ -10,6 +10,7 @@ struct ChargesController {
     func addRoutes(to group: RouterGroup<SandboxRequestContext>) {
         group.post("charges", use: create)
         group.get("charges/:id", use: show)
+        group.post("charges/:id/cancel", use: cancel)
         group.post("refunds", use: refund)
     }
 
@@ -25,6 +26,23 @@ struct ChargesController {
         let id = try context.parameters.require("id")
         guard let charge = await processor.ledger.charge(id) else { throw PSPError.resourceMissing("charge", id: id, param: "id") }
         return JSONResponse.make(.ok, body: try JSONResponse.encode(charge))
+    }
+
+    /// `POST /v1/charges/{id}/cancel`: cancels a charge waiting for 3-D Secure; answers the
+    /// charge as it then is (a settled one unchanged, so the caller learns its outcome).
+    @Sendable func cancel(_ request: Request, context: SandboxRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let result: (charge: Charge, changed: Bool)
+        do {
+            result = try await processor.ledger.cancel(id)
+        } catch {
+            throw PSPError.resourceMissing("charge", id: id, param: "id")
+        }
+        if result.changed {
+            context.logger.info("charge canceled", metadata: ["charge_id": .string(id)])
+            await processor.publishOutcome(result.charge)
+        }
+        return JSONResponse.make(.ok, body: try JSONResponse.encode(result.charge))
     }
 
     @Sendable func refund(_ request: Request, context: SandboxRequestContext) async throws -> Response {
