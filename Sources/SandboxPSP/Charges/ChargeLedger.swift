@@ -18,13 +18,19 @@ actor ChargeLedger {
             charge.status = .succeeded
             charge.outcome.type = "authorized"
         } else {
-            charge.status = .failed
-            charge.failureCode = "authentication_failed"
-            charge.failureMessage = "The customer did not complete 3-D Secure authentication."
-            charge.outcome.type = "invalid"
+            Self.fail(&charge, code: "authentication_failed", "The customer did not complete 3-D Secure authentication.")
         }
         charges[id] = charge
         return (charge, true)
+    }
+
+    /// A charge that did not complete: no money moves.
+    private static func fail(_ charge: inout Charge, code: String, _ message: String) {
+        charge.nextAction = nil
+        charge.status = .failed
+        charge.failureCode = code
+        charge.failureMessage = message
+        charge.outcome.type = "invalid"
     }
 
     /// Cancels a charge still waiting for 3-D Secure (Stripe's PaymentIntent cancel): it fails
@@ -33,11 +39,7 @@ actor ChargeLedger {
     func cancel(_ id: String) throws(Failure) -> (charge: Charge, changed: Bool) {
         guard var charge = charges[id] else { throw .notFound }
         guard charge.status == .requiresAction else { return (charge, false) }
-        charge.nextAction = nil
-        charge.status = .failed
-        charge.failureCode = "canceled"
-        charge.failureMessage = "The charge was canceled before 3-D Secure authentication was completed."
-        charge.outcome.type = "invalid"
+        Self.fail(&charge, code: "canceled", "The charge was canceled before 3-D Secure authentication was completed.")
         charges[id] = charge
         return (charge, true)
     }
