@@ -63,7 +63,11 @@ struct CLITests {
         #expect(paylinkPort.error.contains("Error: Paylink cannot listen on 127.0.0.1:\(port) (--port/PAYLINK_PORT): Address already in use"), "\(paylinkPort.error)")
         #expect(!paylinkPort.output.contains("plk_"), "no bootstrap key was made")
         #expect(!FileManager.default.fileExists(atPath: data + "/paylink.sqlite"))
-        let pspPort = try Self.paylink(["serve", "--port", "\(port == 65535 ? port - 1 : port + 1)", "--psp-port", "\(port)"] + common)
+        // Paylink's own port must be free here: one the kernel just handed out and took back.
+        let probe = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let free = try #require(probe.localAddress?.port)
+        try await probe.close()
+        let pspPort = try Self.paylink(["serve", "--port", "\(free)", "--psp-port", "\(port)"] + common)
         #expect(pspPort.status == 1, "\(pspPort.error)")
         #expect(pspPort.error.contains("the sandbox PSP cannot listen on 127.0.0.1:\(port) (--psp-port/PAYLINK_PSP_PORT)"), "\(pspPort.error)")
         try await taken.close()

@@ -65,6 +65,13 @@ struct ConfigurationTests {
         (#"{"port": 9001, "pspPort": 9001}"#, "pspPort must differ from port (both are 9001)"),
     ]
 
+    /// With `pspUrl` no sandbox listens, so its port may be anything, Paylink's included.
+    @Test func anExternalPSPLeavesPspPortUnchecked() async throws {
+        let configuration = try await PaylinkConfiguration.load(
+            flags: ["port": "8444", "pspUrl": "https://127.0.0.1:8444"], environment: [:])
+        #expect(ListenCheck.listeners(of: configuration).map(\.port) == [8444])
+    }
+
     @Test(arguments: refusedFiles) func filesThatCannotBeRightAreRefused(_ text: String, _ message: String) async throws {
         try await withFile(text) { file in
             let error = await #expect(throws: ConfigurationError.self) {

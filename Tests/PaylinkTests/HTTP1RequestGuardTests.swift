@@ -74,6 +74,19 @@ struct HTTP1RequestGuardTests {
         #expect(try Self.handedOn(channel) == [], "a request begun after it is not")
     }
 
+    /// Requests pipelined before the shutdown began are all run and answered; only the last
+    /// answer says `Connection: close`, or the client would drop the answers after it.
+    @Test func pipelinedRequestsBeforeAShutdownAreAnsweredAndOnlyTheLastSaysClose() throws {
+        let channel = EmbeddedChannel(handler: HTTP1RequestGuard())
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try Self.send("/v1/links?a", on: channel)
+        try Self.send("/v1/links?b", on: channel)
+        channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        #expect(try Self.handedOn(channel) == ["/v1/links?a", "/v1/links?b"])
+        #expect(try Self.answer(on: channel).headers["connection"].isEmpty)
+        #expect(try Self.answer(on: channel).headers["connection"] == ["close"])
+    }
+
     /// A parser error (a bad chunk size, say) ends the connection: the answer says so.
     @Test func aBrokenFrameIsAnsweredWithConnectionClose() throws {
         let channel = EmbeddedChannel(handler: HTTP1RequestGuard())

@@ -86,7 +86,10 @@ final class HTTP1RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         let answer = answers.popFirst() ?? .asIs
-        guard answer != .asIs || closingAfterResponses else {
+        // Closing after the responses: only the last one outstanding says so (no request starts
+        // after the flag is set, so it is the connection's last). An earlier one saying it would
+        // tell the client to drop the answers to requests it had already pipelined and we run.
+        guard answer != .asIs || (closingAfterResponses && answers.isEmpty) else {
             context.write(data, promise: promise)
             return
         }

@@ -16,10 +16,11 @@ public enum ListenCheck {
         let name: String
     }
 
-    /// Paylink's listener and, unless `pspPort` is 0, the embedded sandbox PSP's.
+    /// Paylink's listener and the embedded sandbox PSP's, which runs unless `pspPort` is 0 or
+    /// `pspUrl` names another PSP.
     public static func listeners(of configuration: PaylinkConfiguration) -> [Listener] {
         var listeners = [Listener(host: configuration.host, port: configuration.port, setting: "--port/PAYLINK_PORT", name: "Paylink")]
-        if configuration.pspPort != 0 {
+        if configuration.pspPort != 0 && configuration.pspURL == nil {
             listeners.append(
                 Listener(host: configuration.host, port: configuration.pspPort, setting: "--psp-port/PAYLINK_PSP_PORT", name: "the sandbox PSP"))
         }

@@ -159,10 +159,6 @@ public struct PaylinkConfiguration: Sendable {
             guard (0...65535).contains(value) else { throw ConfigurationError.invalid("pspPort must be 0–65535") }
             pspPort = value
         }
-        if pspPort != 0 && pspPort == port {
-            throw ConfigurationError.invalid(
-                "pspPort must differ from port (both are \(port)): the sandbox PSP listens on its own port; 0 turns it off")
-        }
         publicURL = string("publicUrl")
         if let publicURL {
             // Links are `publicUrl + "/p/TOKEN"`: a query or fragment would swallow the path, and
@@ -223,6 +219,11 @@ public struct PaylinkConfiguration: Sendable {
             guard let url = URL(string: pspURL), ["https", "http"].contains(url.scheme ?? ""), url.host != nil else {
                 throw ConfigurationError.invalid("pspUrl must be an absolute http(s) URL")
             }
+        }
+        // Only the embedded sandbox listens on pspPort; with --psp-url it is not started.
+        if pspURL == nil && pspPort != 0 && pspPort == port {
+            throw ConfigurationError.invalid(
+                "pspPort must differ from port (both are \(port)): the sandbox PSP listens on its own port; 0 turns it off")
         }
         pspSecretKey = string("pspSecretKey", secret: true)
         sandboxWebhookSecrets = (string("sandboxWebhookSecret", secret: true) ?? "")
