@@ -49,6 +49,24 @@ struct LinksAPITests {
         }
     }
 
+    /// A cancel meets the payment's admission under the link's row lock: while an attempt is
+    /// being charged it is refused (the charge could still take the money), and nothing changes.
+    /// (An attempt waiting for 3-D Secure is canceled at the PSP first: PaymentFlowTests.)
+    @Test(arguments: StoreKind.available) func cancelIsRefusedWhileAPaymentIsBeingCharged(store: StoreKind) async throws {
+        let paylink = try await TestPaylink.make(store)
+        defer { paylink.cleanUp() }
+        try await paylink.test { client in
+            let link = try await client.createLink(key: paylink.agent)
+            try await PaymentPageTests.setPayment(paylink, link, .processing)
+            let refused = try await client.send(.post, "/v1/links/\(link["id"]!)/cancel", key: paylink.agent)
+            #expect(refused.status == .conflict && refused.errorCode == "payment_in_progress", "\(refused.text)")
+            let after = try await client.send(.get, "/v1/links/\(link["id"]!)", key: paylink.agent).jsonObject()
+            #expect(after["status"] as? String == "open")
+            let events = try await client.send(.get, "/v1/links/\(link["id"]!)/events", key: paylink.agent).jsonObject()
+            #expect(((events["data"] as? [[String: Any]]) ?? []).map { $0["type"] as? String } == ["link.created"])
+        }
+    }
+
     @Test(arguments: StoreKind.available) func defaultExpiryIsThirtyMinutesAndLocaleEnglish(store: StoreKind) async throws {
         let paylink = try await TestPaylink.make(store)
         defer { paylink.cleanUp() }

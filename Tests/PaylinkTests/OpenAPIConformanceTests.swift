@@ -342,7 +342,8 @@ struct OpenAPIConformanceTests {
             code: "unsupported_media_type")
         #expect(try await exchange("GET", a.page + "/status", expect: 200) == .object(["link_status": .string("open"), "locked": .bool(false), "payment": .null]))
 
-        try await exchange("POST", a.page + "/pay", json: #"{"psp_token": "tok_0000000000000000000000"}"#, expect: 400, code: "psp_token_invalid")
+        try await exchange("POST", a.page + "/pay", json: #"{"psp_token": "tok_unknownUnknownUnknown"}"#, expect: 400, code: "psp_token_invalid")
+        try await exchange("POST", a.page + "/pay", json: #"{"psp_token": "4242424242424242"}"#, expect: 400, code: "card_number_not_allowed")
         try await exchange("POST", a.page + "/pay", json: #"{"psp_token": "tok/../x"}"#, expect: 400, code: "psp_token_invalid")
         try await exchange(
             "POST", a.page + "/pay", json: try await paying("4242 4242 4242 4242", a.customer, card: #", "brand": "visa", "last4": "1111""#),

@@ -234,7 +234,8 @@ struct PaymentFlowTests {
             #expect((cancelled["payment"] as? [String: Any])?["failure_code"] as? String == "canceled")
             #expect(try await agent.eventTypes(customer.linkID).suffix(3) == ["payment.authentication_required", "payment.failed", "link.cancelled"])
             // The customer approves afterwards: the PSP no longer takes the money.
-            try await customer.completeThreeDS(redirect, approve: true)
+            let location = try await customer.completeThreeDS(redirect, approve: true)
+            #expect(location?.hasSuffix("redirect_status=failed") == true, "\(location ?? "no redirect")")
             try await Task.sleep(for: .milliseconds(300))
             let link = try await agent.link(customer.linkID)
             #expect(link["status"] as? String == "cancelled")
@@ -256,7 +257,8 @@ struct PaymentFlowTests {
             let (paid, answer) = try await customer.pay(try await customer.tokenise("4242 4242 4242 4242"))
             #expect(paid == 200 && (answer["payment"] as? [String: Any])?["status"] as? String == "succeeded")
             // Approving the old challenge now changes nothing: the link is paid once.
-            try await customer.completeThreeDS(redirect, approve: true)
+            let location = try await customer.completeThreeDS(redirect, approve: true)
+            #expect(location?.hasSuffix("redirect_status=failed") == true, "the PSP canceled it: \(location ?? "no redirect")")
             try await Task.sleep(for: .milliseconds(300))
             #expect(try await agent.eventTypes(customer.linkID).filter { $0 == "payment.succeeded" }.count == 1)
         }

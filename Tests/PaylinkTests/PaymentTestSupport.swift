@@ -137,13 +137,17 @@ struct Customer: Sendable {
     }
 
     /// Approves or fails the sandbox's 3-D Secure challenge, as the customer would on its page.
-    func completeThreeDS(_ redirectURL: String, approve: Bool) async throws {
+    /// Presses Approve or Fail on the PSP's challenge; the `Location` it answers (which ends in
+    /// `redirect_status=succeeded` or `failed`, the PSP's word on the charge), if any.
+    @discardableResult
+    func completeThreeDS(_ redirectURL: String, approve: Bool) async throws -> String? {
         var request = HTTPClientRequest(url: redirectURL + "/complete")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
         request.body = .bytes(ByteBuffer(string: "result=\(approve ? "approve" : "fail")"))
         let response = try await http.execute(request, timeout: .seconds(10))
         #expect([200, 303].contains(response.status.code), "3-D Secure completion answered \(response.status.code)")
+        return response.headers.first(name: "Location")
     }
 
     func send(_ method: String, _ url: String, json: [String: Any]?, headers: [String: String] = [:]) async throws -> (Int, [String: Any]) {

@@ -58,6 +58,10 @@ public struct LinkService: Sendable {
         let now = clock.now()
         return try await mutate(id, by: agent, idempotency: idempotency, now: now) { link in
             if let refusal = Refusal(link.status(at: now)) { throw refusal }
+            // Under the link's row lock, as a payment's admission is: an attempt that holds the
+            // link (being charged, or waiting for 3-D Secure) could still take the money.
+            // `LinksController` cancels a 3-D Secure attempt at the PSP and asks again.
+            if let payment = link.payment, payment.status.holdsLink { throw PaymentRefusal.paymentInProgress }
             link.status = .cancelled
             return [EventDraft(.linkCancelled, at: now, data: ["cancelled_by": .string(agent.id.rawValue)])]
         }

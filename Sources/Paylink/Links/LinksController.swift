@@ -68,8 +68,16 @@ struct LinksController: Sendable {
         let (bytes, body) = try await RequestBody.jsonObject(request, context: context, allowEmpty: true)
         try JSONObjectReader(body).rejectUnknownKeys(allowed: [])
         return try await idempotency.run(request, agent: agent, body: bytes) { claim in
-            try await payments.releaseForCancel(id, scope: agent.scope)
-            return try await respond(try await links.cancel(id, by: agent, idempotency: claim), status: .ok)
+            do {
+                return try await respond(try await links.cancel(id, by: agent, idempotency: claim), status: .ok)
+            } catch PaymentRefusal.paymentInProgress {
+                // Every other refusal (a replay, a reused key, a link no longer open) came first;
+                // the one obstacle is an attempt in progress. One waiting for 3-D Secure is
+                // canceled at the PSP, then the cancel is tried again (and meets a new attempt,
+                // or a customer who finished first, like any other cancel would).
+                try await payments.releaseForCancel(id, scope: agent.scope)
+                return try await respond(try await links.cancel(id, by: agent, idempotency: claim), status: .ok)
+            }
         }
     }
 

@@ -45,6 +45,16 @@ struct ProgressReport: Sendable, Equatable {
 
 /// The page's payment submission: the PSP's token, and the brand and last four it showed.
 struct PaySubmission: Sendable, Equatable {
+    /// Twelve or more ASCII digits in a row.
+    static func hasLongDigitRun(_ text: String) -> Bool {
+        var run = 0
+        for byte in text.utf8 {
+            run = (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) ? run + 1 : 0
+            if run >= 12 { return true }
+        }
+        return false
+    }
+
     let pspToken: String
     let card: CardSummary?
 
@@ -56,8 +66,10 @@ struct PaySubmission: Sendable, Equatable {
             throw APIError.invalid("psp_token", code: "psp_token_invalid", "This is not a payment token from the PSP.")
         }
         // A card number where the token goes is refused before any call: it would otherwise
-        // reach the PSP in a URL (`GET /v1/tokens/…`) and its logs. The message does not repeat it.
-        guard !CardNumberRedaction.containsCardNumber(token) else {
+        // reach the PSP in a URL (`GET /v1/tokens/…`) and its logs. No PSP token is a long run
+        // of digits, so any run of 12 or more is refused, a mistyped number (Luhn fails) or one
+        // starting with another digit too. The message does not repeat it.
+        guard !CardNumberRedaction.containsCardNumber(token), !Self.hasLongDigitRun(token) else {
             throw APIError.invalid(
                 "psp_token", code: "card_number_not_allowed",
                 "psp_token looks like a card number. Card details go to the PSP only; send the token it returned.")

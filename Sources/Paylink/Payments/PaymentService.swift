@@ -312,8 +312,10 @@ public struct PaymentService: Sendable {
                 if charge.status == .requiresAction,
                     clock.now().timeIntervalSince(payment.createdAt) >= settings.authenticationTimeout.seconds
                 {
-                    charge = try await psp.cancelCharge(id: chargeID)
-                    logger.info("3-D Secure abandoned; charge canceled", metadata: ["payment_id": .string(paymentID.rawValue)])
+                    charge = try await Self.cancelOrRead(chargeID, at: psp)
+                    logger.info(
+                        "3-D Secure abandoned; charge canceled",
+                        metadata: ["payment_id": .string(paymentID.rawValue), "charge.status": .string(charge.status.rawValue)])
                 }
                 try await settle(paymentID, of: linkID, with: charge, receipt: nil)
             } catch PSPFailure.rejected(_, let code, _) {
@@ -340,11 +342,33 @@ public struct PaymentService: Sendable {
         }
         let charge: PSPCharge
         do {
-            charge = try await psp.cancelCharge(id: chargeID)
+            charge = try await Self.cancelOrRead(chargeID, at: psp)
         } catch {
-            throw PaymentRefusal.pspUnavailable
+            throw Self.cancelUnavailable
         }
+        // Not final: the PSP neither canceled it nor settled it; the link must stay as it is.
+        guard charge.status != .requiresAction else { throw Self.cancelUnavailable }
         try await settle(payment.id, of: linkID, with: charge, receipt: nil)
+    }
+
+    /// The agent's cancel could not stop an attempt at the PSP: nothing changed.
+    static let cancelUnavailable: APIError = {
+        var error = APIError(
+            status: .serviceUnavailable, kind: .api, code: "psp_unavailable",
+            message: "The payment provider could not be reached to stop the customer's payment in progress; the link is unchanged. Try again shortly.")
+        error.headers["Retry-After"] = "5"
+        return error
+    }()
+
+    /// Cancels a charge waiting for 3-D Secure, or, if the PSP refuses to (it settled
+    /// meanwhile: Stripe refuses to cancel a succeeded PaymentIntent), reads it: either way the
+    /// answer is what the PSP now says, never an assumed failure.
+    static func cancelOrRead(_ chargeID: String, at psp: PSPClient) async throws -> PSPCharge {
+        do {
+            return try await psp.cancelCharge(id: chargeID)
+        } catch PSPFailure.rejected {
+            return try await psp.charge(id: chargeID)
+        }
     }
 
     /// `link.stalled` for a link that was opened and then went quiet for `stallAfter`. Not for a
