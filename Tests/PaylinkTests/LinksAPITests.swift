@@ -49,21 +49,28 @@ struct LinksAPITests {
         }
     }
 
-    /// A cancel meets the payment's admission under the link's row lock: while an attempt is
-    /// being charged it is refused (the charge could still take the money), and nothing changes.
-    /// (An attempt waiting for 3-D Secure is canceled at the PSP first: PaymentFlowTests.)
-    @Test(arguments: StoreKind.available) func cancelIsRefusedWhileAPaymentIsBeingCharged(store: StoreKind) async throws {
-        let paylink = try await TestPaylink.make(store)
-        defer { paylink.cleanUp() }
-        try await paylink.test { client in
-            let link = try await client.createLink(key: paylink.agent)
-            try await PaymentPageTests.setPayment(paylink, link, .processing)
-            let refused = try await client.send(.post, "/v1/links/\(link["id"]!)/cancel", key: paylink.agent)
-            #expect(refused.status == .conflict && refused.errorCode == "payment_in_progress", "\(refused.text)")
-            let after = try await client.send(.get, "/v1/links/\(link["id"]!)", key: paylink.agent).jsonObject()
-            #expect(after["status"] as? String == "open")
-            let events = try await client.send(.get, "/v1/links/\(link["id"]!)/events", key: paylink.agent).jsonObject()
-            #expect(((events["data"] as? [[String: Any]]) ?? []).map { $0["type"] as? String } == ["link.created"])
+    /// A cancel meets the payment's admission under the link's row lock: while an attempt holds
+    /// the link (being charged, or waiting for 3-D Secure) the cancel's own transaction refuses,
+    /// and nothing changes: no event, no stored idempotency key. (The API then cancels a 3-D
+    /// Secure attempt at the PSP and asks again: PaymentFlowTests.)
+    @Test(arguments: StoreKind.available) func cancelIsRefusedWhileAnAttemptHoldsTheLink(store: StoreKind) async throws {
+        for status in [Payment.Status.processing, .requiresAction] {
+            let paylink = try await TestPaylink.make(store)
+            defer { paylink.cleanUp() }
+            let link = try await paylink.test { client in try await client.createLink(key: paylink.agent) }
+            try await PaymentPageTests.setPayment(paylink, link, status)
+            let runtime = try await PaylinkRuntime.open(paylink.configuration, clock: paylink.clock)
+            defer { runtime.close() }
+            let agent = Agent(id: paylink.agentID, name: "test", role: .agent, createdAt: paylink.clock.now())
+            let id = try #require(LinkID(link["id"] as! String))
+            let claim = IdempotencyClaim(
+                agentID: agent.id, key: "cancel-\(status.rawValue)", requestHash: Data([1]), now: paylink.clock.now(), lease: 60)
+            await #expect(throws: PaymentRefusal.paymentInProgress) {
+                _ = try await runtime.linkService.cancel(id, by: agent, idempotency: claim)
+            }
+            #expect(try await runtime.store.link(id, scope: .all)?.status == .open)
+            #expect(try await runtime.store.events(link: id, afterSeq: 0, limit: 10).map(\.type) == [.linkCreated])
+            #expect(try await runtime.store.claimIdempotencyKey(claim) == .acquired, "the refused cancel left its key free")
         }
     }
 

@@ -28,8 +28,8 @@ import NIOHTTPTypesHTTP1
 /// handed on: over TLS the close waits for the peer's `close_notify` and the bytes that arrive
 /// meanwhile are still decrypted, so a POST sent just as the idle timeout fired used to be run,
 /// its link created, and its 201 never sent. From a graceful shutdown's start
-/// (`ChannelShouldQuiesceEvent`) each response says `Connection: close`, and a request that
-/// starts after it is not run: it gets no answer, as on a connection already closed, and the
+/// (`ChannelShouldQuiesceEvent`) the last response outstanding says `Connection: close`, and a
+/// request that starts after it is not run: it gets no answer, as on a connection already closed, and the
 /// client may retry it elsewhere (with its `Idempotency-Key`).
 final class HTTP1RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
@@ -43,7 +43,9 @@ final class HTTP1RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// Set once a request is refused, the connection is closing, or (while shutting down) a
     /// new request starts: everything read after that is dropped.
     private var refused = false
-    /// A graceful shutdown has begun, or the framing broke: every response says `Connection: close`.
+    /// A graceful shutdown has begun, or the framing broke: the last response outstanding says
+    /// `Connection: close`. (After a parser error Hummingbird may still write its own 400 with
+    /// `Connection: close` behind it; the connection ends either way.)
     private var closingAfterResponses = false
     /// For each request handed on and not yet answered, in order.
     private var answers: CircularBuffer<Answer> = []

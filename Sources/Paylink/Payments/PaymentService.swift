@@ -181,7 +181,15 @@ public struct PaymentService: Sendable {
             // PSP (or whoever holds the secret) is talking about our charge.
             if receipt != nil, !Self.describes(charge, payment) { throw ChargeMismatch(payment: paymentID) }
             // A final state is final; a late "requires_action" after success is old news.
-            guard !payment.status.isFinal else { return [] }
+            guard !payment.status.isFinal else {
+                if charge.status == .succeeded, payment.status != .succeeded {
+                    // Money taken for an attempt recorded as not paid: a person must look.
+                    logger.critical(
+                        "PSP reports a success for an attempt recorded as \(payment.status.rawValue)",
+                        metadata: ["payment_id": .string(paymentID.rawValue), "link_id": .string(linkID.rawValue)])
+                }
+                return []
+            }
             payment.pspChargeID = payment.pspChargeID ?? charge.id
             payment.updatedAt = now
             var data: [String: JSONValue] = ["payment_id": .string(payment.id.rawValue)]
@@ -318,8 +326,15 @@ public struct PaymentService: Sendable {
                         metadata: ["payment_id": .string(paymentID.rawValue), "charge.status": .string(charge.status.rawValue)])
                 }
                 try await settle(paymentID, of: linkID, with: charge, receipt: nil)
-            } catch PSPFailure.rejected(_, let code, _) {
-                _ = try await fail(paymentID, of: linkID, code: code)
+            } catch PSPFailure.rejected(let status, let code, _) {
+                // A refusal to *report* a charge (a revoked key, an unknown id) says nothing
+                // about the money: the attempt keeps holding the link and is asked about again
+                // on the next pass. Recording it failed would free the link for a second card
+                // while the first charge might still succeed. Only a refused charge request
+                // (`charge(_:returnURL:)`) proves that nothing was charged.
+                logger.error(
+                    "PSP refused to report a charge; the attempt keeps holding its link",
+                    metadata: ["payment_id": .string(paymentID.rawValue), "http.status": "\(status)", "error.code": .string(code)])
             }
         } else {
             // Never got an answer to the charge: ask again under the same idempotency key.
@@ -328,10 +343,11 @@ public struct PaymentService: Sendable {
         }
     }
 
-    /// Before an agent cancels a link: an attempt waiting for 3-D Secure is canceled at the PSP
-    /// first, so the customer cannot complete it afterwards and pay a cancelled link; if the
-    /// customer finished first, its outcome is recorded (and a paid link then refuses the
-    /// cancel). An attempt whose charge is still being made cannot be stopped: `409`.
+    /// When an agent's cancel was refused only because an attempt holds the link: an attempt
+    /// waiting for 3-D Secure is canceled at the PSP, so the customer cannot complete it and
+    /// pay a cancelled link, and the caller tries the cancel again; if the customer finished
+    /// first, its outcome is recorded (and a paid link then refuses the cancel). An attempt
+    /// whose charge is still being made cannot be stopped: `409`.
     func releaseForCancel(_ linkID: LinkID, scope: AgentScope) async throws {
         guard let link = try await store.link(linkID, scope: scope), let summary = link.payment, !summary.status.isFinal else { return }
         // The attempt as stored (the summary has no charge id), read under the link's row lock.
