@@ -67,6 +67,11 @@ struct TestPaylink {
             configuration.databaseSchema = "test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
             // Instances sharing one database share the master key (PAYLINK_MASTER_KEY in production).
             configuration.masterKey = Data(repeating: 7, count: 32).base64EncodedString()
+            // The suite runs everything at once, browsers included, on CI's two cores: twenty
+            // writers queued on one link's row lock can keep the pool's 20 connections busy for
+            // longer than production's 5 s wait for a connection, and one of them then got 503
+            // (seen once in a fresh-clone run). Outage tests set their own short timeouts.
+            configuration.databaseTimeout = .seconds(30)
         }
         configure(&configuration)
         let runtime = try await PaylinkRuntime.open(configuration, clock: clock)
