@@ -75,7 +75,7 @@ struct LinksController: Sendable {
                 // the one obstacle is an attempt in progress. One waiting for 3-D Secure is
                 // canceled at the PSP, then the cancel is tried again (and meets a new attempt,
                 // or a customer who finished first, like any other cancel would).
-                try await payments.releaseForCancel(id, scope: agent.scope)
+                try await payments.releaseForCancel(id)
                 return try await respond(try await links.cancel(id, by: agent, idempotency: claim), status: .ok)
             }
         }

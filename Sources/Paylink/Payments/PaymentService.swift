@@ -309,8 +309,7 @@ public struct PaymentService: Sendable {
     /// Asks the PSP about an attempt with no outcome yet (a lost webhook, a crash mid-charge).
     func reconcile(_ paymentID: PaymentID, of linkID: LinkID) async throws {
         guard let psp else { return }
-        // Read the attempt under the row lock; nothing changes.
-        let record = try await store.updatePayments(linkID, receipt: nil) { _ in [] }.0
+        let record = try await record(of: linkID)
         guard let payment = record.payments.first(where: { $0.id == paymentID }), !payment.status.isFinal else { return }
         if let chargeID = payment.pspChargeID {
             do {
@@ -343,16 +342,19 @@ public struct PaymentService: Sendable {
         }
     }
 
+    /// A link's attempts as stored (with their charge ids), read under its row lock; nothing changes.
+    private func record(of linkID: LinkID) async throws -> PaymentRecord {
+        try await store.updatePayments(linkID, receipt: nil) { _ in [] }.0
+    }
+
     /// When an agent's cancel was refused only because an attempt holds the link: an attempt
     /// waiting for 3-D Secure is canceled at the PSP, so the customer cannot complete it and
     /// pay a cancelled link, and the caller tries the cancel again; if the customer finished
     /// first, its outcome is recorded (and a paid link then refuses the cancel). An attempt
     /// whose charge is still being made cannot be stopped: `409`.
-    func releaseForCancel(_ linkID: LinkID, scope: AgentScope) async throws {
-        guard let link = try await store.link(linkID, scope: scope), let summary = link.payment, !summary.status.isFinal else { return }
-        // The attempt as stored (the summary has no charge id), read under the link's row lock.
-        let record = try await store.updatePayments(linkID, receipt: nil) { _ in [] }.0
-        guard let payment = record.payments.first(where: { $0.id == summary.id }), !payment.status.isFinal else { return }
+    /// The caller's cancel already checked that the agent may see the link.
+    func releaseForCancel(_ linkID: LinkID) async throws {
+        guard let payment = try await record(of: linkID).holdingPayment, !payment.status.isFinal else { return }
         guard payment.status == .requiresAction, let chargeID = payment.pspChargeID, let psp else {
             throw PaymentRefusal.paymentInProgress
         }
