@@ -73,6 +73,22 @@ struct CLITests {
         try await taken.close()
     }
 
+    /// `agents disable` run while the service answers, from its own process: the service's
+    /// next request with that agent's key is refused, though it had the key's row cached.
+    @Test func agentsDisableReachesARunningServerAtOnce() async throws {
+        let paylink = try await TestPaylink.make()
+        defer { paylink.cleanUp() }
+        try await paylink.test { client in
+            for _ in 0..<2 { #expect(try await client.send(.get, "/v1/links", key: paylink.agent).status == .ok) }
+            let disable = try Self.paylink(["agents", "disable", paylink.agentID.rawValue, "--data-dir", paylink.configuration.dataDirectory])
+            #expect(disable.status == 0, "\(disable.error)")
+            let refused = try await client.send(.get, "/v1/links", key: paylink.agent)
+            #expect(refused.status == .unauthorized)
+            #expect(refused.errorCode == "agent_disabled")
+            #expect(try await client.send(.get, "/v1/links", key: paylink.otherAgent).status == .ok)
+        }
+    }
+
     /// `migrate` against a PostgreSQL that refuses the connection says what PostgreSQL said,
     /// not only that no connection came within the timeout (the pool keeps the reason to its log).
     @Test(.enabled(if: StoreKind.available.contains(.postgres), "needs PAYLINK_TEST_DATABASE_URL"))

@@ -18,7 +18,7 @@ extension SQLiteStore {
     public func credential(lookupID: String) async throws -> (agent: Agent, digest: Data)? {
         // A synchronous function of its own: in an async one, `unsafeRead` resolves to GRDB's
         // async overload, which hops to the queue and back.
-        try credentialInPlace(lookupID: lookupID)
+        try credentials.credential(lookupID: lookupID) { try credentialInPlace(lookupID: lookupID) }
     }
 
     /// Every API request runs this point lookup, so it reads on the calling thread, on a
@@ -59,7 +59,10 @@ extension SQLiteStore {
     }
 
     public func setAgentDisabled(_ id: AgentID, disabled: Bool) async throws -> Agent? {
-        try await writeTransaction { db in
+        // Whatever happens to the transaction (a commit that fails may still have reached the
+        // disk), every process's cached credentials are dropped after it.
+        defer { credentials.changed() }
+        return try await writeTransaction { db in
             try db.execute(sql: "UPDATE agents SET disabled = ? WHERE id = ?", arguments: [disabled, id.rawValue])
             return try Row.fetchOne(db, sql: "SELECT * FROM agents WHERE id = ?", arguments: [id.rawValue]).map(Self.agent)
         }

@@ -12,6 +12,8 @@ public final class SQLiteStore: PaylinkStore {
     let pool: DatabasePool
     /// A read-only connection of its own for the API-key lookup every request makes (see `credential`).
     let credentialReader: DatabaseQueue
+    /// What `credentialReader` read, kept until a credential changes (in any process).
+    let credentials: SQLiteCredentialCache
     let doorbell: EventDoorbell?
     let groupCommit: SQLiteGroupCommit
 
@@ -54,6 +56,7 @@ public final class SQLiteStore: PaylinkStore {
         readerConfiguration.readonly = true
         readerConfiguration.label = "paylink.credentials"
         self.credentialReader = try DatabaseQueue(path: path, configuration: readerConfiguration)
+        self.credentials = SQLiteCredentialCache(databasePath: path)
         self.doorbell = doorbell
         self.groupCommit = SQLiteGroupCommit(pool: pool)
     }

@@ -1,0 +1,100 @@
+import Foundation
+import Synchronization
+import Testing
+
+@testable import Paylink
+
+/// The embedded store's cache of API-key lookups: used while nothing changed, dropped in every
+/// process the moment a change is marked, and never older than its backstop.
+@Suite("SQLite credential cache")
+struct SQLiteCredentialCacheTests {
+    /// A database path in a folder of its own (the cache only needs the folder to exist).
+    static func databasePath() throws -> (URL, String) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("paylink-credentials-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return (directory, directory.appendingPathComponent("paylink.sqlite").path)
+    }
+
+    /// Counts the database reads a cache asks for, answering with `agent` (or nothing).
+    final class Reads: Sendable {
+        let count = Atomic<Int>(0)
+        let agent = Agent(id: AgentID.generate(), name: "ada", role: .agent, createdAt: Date(unixSeconds: 1_700_000_000))
+        func read(found: Bool = true) -> SQLiteCredentialCache.Credential? {
+            count.add(1, ordering: .relaxed)
+            return found ? (agent, Data(repeating: 7, count: 32)) : nil
+        }
+        var total: Int { count.load(ordering: .relaxed) }
+    }
+
+    @Test func aChangeMarkedByAnotherCacheIsSeenAtOnce() throws {
+        let (directory, path) = try Self.databasePath()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let server = SQLiteCredentialCache(databasePath: path, maximumAge: .seconds(3600))
+        let reads = Reads()
+        #expect(server.credential(lookupID: "k1") { reads.read() }?.agent == reads.agent)
+        #expect(server.credential(lookupID: "k1") { reads.read() } != nil)
+        #expect(reads.total == 1, "the second lookup was not served from the cache")
+
+        // `paylink agents disable` in another process: its own cache, the same marker file.
+        let command = SQLiteCredentialCache(databasePath: path, maximumAge: .seconds(3600))
+        command.changed()
+        _ = server.credential(lookupID: "k1") { reads.read() }
+        #expect(reads.total == 2, "a marked change did not drop the cached row")
+        _ = server.credential(lookupID: "k1") { reads.read() }
+        #expect(reads.total == 2)
+
+        let marker = try Data(contentsOf: URL(fileURLWithPath: path + "-credentials"))
+        #expect(marker.count == 8)
+        let mode = try FileManager.default.attributesOfItem(atPath: path + "-credentials")[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+    }
+
+    @Test func unknownKeysAreNotKept() throws {
+        let (directory, path) = try Self.databasePath()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cache = SQLiteCredentialCache(databasePath: path, maximumAge: .seconds(3600))
+        let reads = Reads()
+        for _ in 0..<3 { #expect(cache.credential(lookupID: "missing") { reads.read(found: false) } == nil) }
+        #expect(reads.total == 3)
+    }
+
+    /// A change whose marker was never written (its process killed after the commit) still
+    /// reaches every lookup once the row is `maximumAge` old.
+    @Test func noRowOutlivesTheBackstop() async throws {
+        let (directory, path) = try Self.databasePath()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cache = SQLiteCredentialCache(databasePath: path, maximumAge: .milliseconds(100))
+        let reads = Reads()
+        _ = cache.credential(lookupID: "k1") { reads.read() }
+        try await Task.sleep(for: .milliseconds(150))
+        _ = cache.credential(lookupID: "k1") { reads.read() }
+        #expect(reads.total == 2)
+    }
+
+    /// Without a marker it can open, the cache keeps nothing: every lookup reads the database.
+    @Test func withoutAMarkerEveryLookupReads() throws {
+        let cache = SQLiteCredentialCache(databasePath: "/nonexistent-\(UUID().uuidString)/paylink.sqlite")
+        let reads = Reads()
+        for _ in 0..<3 { _ = cache.credential(lookupID: "k1") { reads.read() } }
+        #expect(reads.total == 3)
+    }
+
+    /// End to end on the real store: a second store on the same file (as the CLI is) disables
+    /// the agent, and the first store's next lookup says so, though it had the row cached.
+    @Test func disablingInAnotherStoreReachesTheFirstAtOnce() async throws {
+        let (directory, path) = try Self.databasePath()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let server = try SQLiteStore(path: path)
+        try await server.migrate()
+        let key = APIKey.generate()
+        let agent = Agent(id: AgentID.generate(), name: "ada", role: .agent, createdAt: Date(unixSeconds: 1_700_000_000))
+        try await server.insertAgent(agent, key: key)
+        #expect(try await server.credential(lookupID: key.lookupID)?.agent.disabled == false)
+
+        let command = try SQLiteStore(path: path)
+        #expect(try await command.setAgentDisabled(agent.id, disabled: true)?.disabled == true)
+        #expect(try await server.credential(lookupID: key.lookupID)?.agent.disabled == true)
+        #expect(try await command.setAgentDisabled(agent.id, disabled: false)?.disabled == false)
+        #expect(try await server.credential(lookupID: key.lookupID)?.agent.disabled == false)
+    }
+}
