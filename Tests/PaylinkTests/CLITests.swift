@@ -75,6 +75,8 @@ struct CLITests {
 
     /// `agents disable` run while the service answers, from its own process: the service's
     /// next request with that agent's key is refused, though it had the key's row cached.
+    /// (End to end, with the real 1 s backstop: on a slow run the backstop alone could pass
+    /// it. That the marker alone suffices is shown in SQLiteCredentialCacheTests.)
     @Test func agentsDisableReachesARunningServerAtOnce() async throws {
         let paylink = try await TestPaylink.make()
         defer { paylink.cleanUp() }

@@ -79,19 +79,60 @@ struct SQLiteCredentialCacheTests {
         #expect(reads.total == 3)
     }
 
+    /// A marker deleted or replaced while a cache uses it: that cache stops keeping rows, so a
+    /// change another process marks in the new file is not missed.
+    @Test func aDeletedOrReplacedMarkerTurnsTheCacheOff() throws {
+        for replace in [false, true] {
+            let (directory, path) = try Self.databasePath()
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let server = SQLiteCredentialCache(databasePath: path, maximumAge: .seconds(3600))
+            let reads = Reads()
+            _ = server.credential(lookupID: "k1") { reads.read() }
+            _ = server.credential(lookupID: "k1") { reads.read() }
+            #expect(reads.total == 1)
+            let marker = path + "-credentials"
+            if replace {
+                try Data(repeating: 1, count: 8).write(to: URL(fileURLWithPath: marker + ".new"))
+                #expect(rename(marker + ".new", marker) == 0)
+            } else {
+                try FileManager.default.removeItem(atPath: marker)
+            }
+            SQLiteCredentialCache(databasePath: path, maximumAge: .seconds(3600)).changed()
+            _ = server.credential(lookupID: "k1") { reads.read() }
+            _ = server.credential(lookupID: "k1") { reads.read() }
+            #expect(reads.total == 3, "replace: \(replace)")
+        }
+    }
+
+    /// A marker planted as a symbolic link is not followed: nothing is written through it.
+    @Test func aSymbolicLinkIsNotFollowed() throws {
+        let (directory, path) = try Self.databasePath()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let target = directory.appendingPathComponent("victim").path
+        try Data("keep".utf8).write(to: URL(fileURLWithPath: target))
+        try FileManager.default.createSymbolicLink(atPath: path + "-credentials", withDestinationPath: target)
+        let cache = SQLiteCredentialCache(databasePath: path)
+        cache.changed()
+        #expect(try Data(contentsOf: URL(fileURLWithPath: target)) == Data("keep".utf8))
+        let reads = Reads()
+        for _ in 0..<2 { _ = cache.credential(lookupID: "k1") { reads.read() } }
+        #expect(reads.total == 2)
+    }
+
     /// End to end on the real store: a second store on the same file (as the CLI is) disables
     /// the agent, and the first store's next lookup says so, though it had the row cached.
     @Test func disablingInAnotherStoreReachesTheFirstAtOnce() async throws {
         let (directory, path) = try Self.databasePath()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let server = try SQLiteStore(path: path)
+        // An hour's backstop: only the marker can make the change visible within this test.
+        let server = try SQLiteStore(path: path, synchronous: .normal, credentialMaximumAge: .seconds(3600))
         try await server.migrate()
         let key = APIKey.generate()
         let agent = Agent(id: AgentID.generate(), name: "ada", role: .agent, createdAt: Date(unixSeconds: 1_700_000_000))
         try await server.insertAgent(agent, key: key)
         #expect(try await server.credential(lookupID: key.lookupID)?.agent.disabled == false)
 
-        let command = try SQLiteStore(path: path)
+        let command = try SQLiteStore(path: path, synchronous: .normal)
         #expect(try await command.setAgentDisabled(agent.id, disabled: true)?.disabled == true)
         #expect(try await server.credential(lookupID: key.lookupID)?.agent.disabled == true)
         #expect(try await command.setAgentDisabled(agent.id, disabled: false)?.disabled == false)

@@ -24,10 +24,12 @@ import Synchronization
 /// and marked) before the request arrived. A torn or failed read of the marker only costs a
 /// database read.
 ///
-/// Two things can leave the marker unwritten after a commit: a process killed between its
-/// commit and its write, and the marker file deleted while `serve` runs (the server keeps
-/// reading the deleted file). For those, no row is used more than `maximumAge` after it was
-/// read. Lookups that find nothing are not kept: unknown keys cannot fill the cache.
+/// A marker deleted or replaced (renamed over) while `serve` runs is noticed on the next
+/// lookup (the file it reads has no name left), and from then on that process keeps nothing.
+/// Some changes can still go unmarked: a process killed between its commit and its write, a
+/// write that fails (another user's CLI without write access; an older `paylink` that does
+/// not know the marker). For those, no row is used more than `maximumAge` after it was read.
+/// Lookups that find nothing are not kept: unknown keys cannot fill the cache.
 final class SQLiteCredentialCache: Sendable {
     typealias Credential = (agent: Agent, digest: Data)
 
@@ -87,9 +89,14 @@ private final class ChangeMarker: Sendable {
 
     /// Opens (creating if needed, owner-only) the marker; nil if it cannot be opened.
     init?(path: String) {
-        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        // Not through a symbolic link: a CLI run as root would otherwise write 8 bytes into
+        // whatever file one planted here names.
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard descriptor >= 0 else { return nil }
         self.descriptor = descriptor
+        // Nobody else may write it back to an old value: owner-only, whatever it was made with.
+        var status = stat()
+        if fstat(descriptor, &status) == 0 && status.st_mode & 0o077 != 0 { fchmod(descriptor, 0o600) }
         if read() == nil { write() }
         // Closed by `deinit`, which also runs when this returns nil.
         guard read() != nil else { return nil }
@@ -97,10 +104,15 @@ private final class ChangeMarker: Sendable {
 
     deinit { close(descriptor) }
 
+    /// Nil if unreadable, or if the file was deleted or replaced since it was opened: others
+    /// now write a file this process no longer sees, so its value says nothing.
     func read() -> UInt64? {
         var value: UInt64 = 0
         let count = withUnsafeMutableBytes(of: &value) { pread(descriptor, $0.baseAddress, 8, 0) }
-        return count == 8 ? value : nil
+        guard count == 8 else { return nil }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_nlink > 0 else { return nil }
+        return value
     }
 
     func write() {

@@ -18,7 +18,13 @@ public final class SQLiteStore: PaylinkStore {
     let groupCommit: SQLiteGroupCommit
 
     /// Opens (creating if needed) the database at `path`. Readers never block the writer.
-    public init(path: String, synchronous: Synchronous = .full, doorbell: EventDoorbell? = nil) throws {
+    public convenience init(path: String, synchronous: Synchronous = .full, doorbell: EventDoorbell? = nil) throws {
+        try self.init(path: path, synchronous: synchronous, doorbell: doorbell, credentialMaximumAge: SQLiteCredentialCache.defaultMaximumAge)
+    }
+
+    /// `credentialMaximumAge`: how long a cached key lookup may be used when no change was
+    /// marked (tests lengthen it to show that a marked change alone is seen at once).
+    init(path: String, synchronous: Synchronous = .full, doorbell: EventDoorbell? = nil, credentialMaximumAge: Duration) throws {
         // The database holds key digests, sealed secrets and customers' contact details: it is
         // readable by its owner only, whatever the umask or the folder's mode. SQLite gives its
         // -wal and -shm files the database's mode.
@@ -56,7 +62,7 @@ public final class SQLiteStore: PaylinkStore {
         readerConfiguration.readonly = true
         readerConfiguration.label = "paylink.credentials"
         self.credentialReader = try DatabaseQueue(path: path, configuration: readerConfiguration)
-        self.credentials = SQLiteCredentialCache(databasePath: path)
+        self.credentials = SQLiteCredentialCache(databasePath: path, maximumAge: credentialMaximumAge)
         self.doorbell = doorbell
         self.groupCommit = SQLiteGroupCommit(pool: pool)
     }
