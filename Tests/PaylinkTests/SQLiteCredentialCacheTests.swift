@@ -10,8 +10,7 @@ import Testing
 struct SQLiteCredentialCacheTests {
     /// A database path in a folder of its own (the cache only needs the folder to exist).
     static func databasePath() throws -> (URL, String) {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("paylink-credentials-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try CLITests.temporaryDirectory()
         return (directory, directory.appendingPathComponent("paylink.sqlite").path)
     }
 
